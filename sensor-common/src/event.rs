@@ -1,0 +1,96 @@
+//! The event records the kernel programs write into the ring buffer.
+
+/// Length of a task's `comm` as the kernel keeps it (TASK_COMM_LEN).
+pub const COMM_LEN: usize = 16;
+/// Bytes kept of an executable's path. A power of two so the kernel side can bound
+/// offsets with a mask; longer paths are cut and flagged with [`flags::FILENAME_TRUNCATED`].
+pub const FILENAME_LEN: usize = 512;
+/// Bytes kept of a process's NUL-separated argument list; longer lists are cut and
+/// flagged with [`flags::ARGS_TRUNCATED`].
+pub const ARGS_LEN: usize = 2048;
+
+/// What a record is. The numbers are part of the kernel/user ABI: never reuse or
+/// renumber one; add new kinds at the end.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EventKind {
+    /// A successful `execve`/`execveat`: the process now runs a new program.
+    Exec = 1,
+}
+
+impl EventKind {
+    /// The highest kind number in use; counters are sized from it.
+    pub const MAX: u32 = 1;
+
+    /// Validates a kind read from kernel bytes.
+    pub const fn from_u32(raw: u32) -> Option<Self> {
+        match raw {
+            1 => Some(Self::Exec),
+            _ => None,
+        }
+    }
+}
+
+/// Bits of [`EventHeader::flags`]: what the kernel could not capture in full.
+pub mod flags {
+    /// The executable path was longer than [`super::FILENAME_LEN`] and was cut.
+    pub const FILENAME_TRUNCATED: u32 = 1 << 0;
+    /// The argument list was longer than [`super::ARGS_LEN`] and was cut.
+    pub const ARGS_TRUNCATED: u32 = 1 << 1;
+    /// The argument list could not be read from the process's memory.
+    pub const ARGS_UNREADABLE: u32 = 1 << 2;
+    /// The parent could not be read from the task struct; `ppid` is 0.
+    pub const PPID_UNREADABLE: u32 = 1 << 3;
+    /// The exec came through `execveat(2)` rather than `execve(2)`.
+    pub const VIA_EXECVEAT: u32 = 1 << 4;
+}
+
+/// The header every record starts with.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EventHeader {
+    /// An [`EventKind`] number.
+    pub kind: u32,
+    /// Bits from [`flags`].
+    pub flags: u32,
+    /// `bpf_ktime_get_boot_ns()`: nanoseconds since boot, suspend included.
+    pub boot_ns: u64,
+    /// Id of the task's cgroup v2 (the inode number of its directory).
+    pub cgroup_id: u64,
+    /// Process id (the kernel's tgid), in the initial pid namespace.
+    pub tgid: u32,
+    /// Thread id (the kernel's pid), in the initial pid namespace.
+    pub tid: u32,
+    /// Parent process id (`real_parent->tgid`), in the initial pid namespace.
+    pub ppid: u32,
+    /// Real user id, in the initial user namespace.
+    pub uid: u32,
+    /// Real group id, in the initial user namespace.
+    pub gid: u32,
+    /// Explicit padding; always zero.
+    pub _pad: u32,
+    /// The task's `comm`, NUL-padded.
+    pub comm: [u8; COMM_LEN],
+}
+
+/// A successful exec, written at `sched:sched_process_exec`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct ExecEvent {
+    /// Common header; `kind` is [`EventKind::Exec`].
+    pub header: EventHeader,
+    /// Valid bytes in `filename`, without the terminating NUL.
+    pub filename_len: u32,
+    /// Valid bytes in `args` (NUL-separated arguments, argv[0] first).
+    pub args_len: u32,
+    /// The path the kernel executed (`bprm->filename`), NUL-padded.
+    pub filename: [u8; FILENAME_LEN],
+    /// The new program's arguments as the kernel copied them to its stack.
+    pub args: [u8; ARGS_LEN],
+}
+
+const _: () = assert!(core::mem::size_of::<EventHeader>() == 64);
+const _: () = assert!(core::mem::align_of::<EventHeader>() == 8);
+const _: () = assert!(core::mem::size_of::<ExecEvent>() == 64 + 8 + FILENAME_LEN + ARGS_LEN);
+const _: () = assert!(core::mem::size_of::<ExecEvent>() % 8 == 0);
+const _: () = assert!(FILENAME_LEN.is_power_of_two() && ARGS_LEN.is_power_of_two());

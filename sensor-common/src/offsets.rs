@@ -1,0 +1,41 @@
+//! Kernel struct member offsets, read by the agent from the running kernel's BTF and
+//! handed to the programs as a load-time global. Rust eBPF cannot emit CO-RE
+//! relocations, and layouts differ between kernels, so nothing here is a constant.
+
+/// Byte offsets of the kernel struct members the programs read.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct KernelOffsets {
+    /// `task_struct.real_parent` (a `struct task_struct *`).
+    pub task_real_parent: u32,
+    /// `task_struct.tgid` (a `pid_t`).
+    pub task_tgid: u32,
+    /// `task_struct.mm` (a `struct mm_struct *`).
+    pub task_mm: u32,
+    /// `mm_struct.arg_start` (an `unsigned long`).
+    pub mm_arg_start: u32,
+    /// `mm_struct.arg_end` (an `unsigned long`).
+    pub mm_arg_end: u32,
+    /// Explicit padding; always zero.
+    pub _pad: u32,
+}
+
+const _: () = assert!(core::mem::size_of::<KernelOffsets>() == 24);
+
+/// Names of the load-time globals in the eBPF object.
+pub mod globals {
+    /// The [`super::KernelOffsets`] global.
+    pub const OFFSETS: &str = "OFFSETS";
+    /// Bytes of unread data in the ring buffer above which a record wakes the reader;
+    /// 0 leaves the wakeup to the kernel's default (one per record when the reader keeps up).
+    pub const WAKEUP_BYTES: &str = "WAKEUP_BYTES";
+}
+
+#[cfg(feature = "user")]
+mod pod {
+    // SAFETY: all these types are `repr(C)`, made of integers with explicit padding,
+    // so every bit pattern is valid and there are no hidden padding bytes.
+    unsafe impl aya::Pod for super::KernelOffsets {}
+    unsafe impl aya::Pod for crate::event::EventHeader {}
+    unsafe impl aya::Pod for crate::event::ExecEvent {}
+}

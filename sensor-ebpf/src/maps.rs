@@ -1,0 +1,55 @@
+//! Maps shared by all programs, and the load-time globals the agent sets.
+
+use aya_ebpf::{
+    macros::map,
+    maps::{LruHashMap, PerCpuArray, RingBuf},
+};
+use sensor_common::{COUNTER_SLOTS, KernelOffsets};
+
+/// Every event record goes here. The agent may resize it at load time.
+#[map]
+pub static EVENTS: RingBuf = RingBuf::with_byte_size(8 * 1024 * 1024, 0);
+
+/// Per-CPU counts of records lost or cut, by kind and reason (see `sensor_common::counters`).
+#[map]
+pub static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(COUNTER_SLOTS, 0);
+
+/// Threads inside `execveat(2)`, keyed by thread id, so the exec event can say which
+/// syscall it came through. LRU so that a missed exit can never fill it.
+#[map]
+pub static EXECVEAT_INFLIGHT: LruHashMap<u32, u32> = LruHashMap::with_max_entries(4096, 0);
+
+// Load-time globals are plain statics read through `read_volatile`, not
+// `aya_ebpf::Global`: the kernel refuses the BTF that `Global<T>` generates (its
+// `MaybeUninit<..>` type name is invalid there), and aya then loads the object
+// without BTF, with a warning on every start.
+
+/// Kernel struct offsets from the running kernel's BTF, set by the agent at load.
+#[unsafe(no_mangle)]
+static OFFSETS: KernelOffsets = KernelOffsets {
+    task_real_parent: 0,
+    task_tgid: 0,
+    task_mm: 0,
+    mm_arg_start: 0,
+    mm_arg_end: 0,
+    _pad: 0,
+};
+
+/// Unread bytes in `EVENTS` from which a record wakes the reader; 0 = kernel default.
+#[unsafe(no_mangle)]
+static WAKEUP_BYTES: u64 = 0;
+
+/// The kernel struct offsets the agent set at load.
+#[inline(always)]
+pub fn offsets() -> KernelOffsets {
+    // SAFETY: a valid static; the volatile read keeps the compiler from folding in
+    // the zero it was compiled with instead of the value the loader wrote.
+    unsafe { core::ptr::read_volatile(&OFFSETS) }
+}
+
+/// The wakeup threshold the agent set at load.
+#[inline(always)]
+pub fn wakeup_bytes() -> u64 {
+    // SAFETY: as for `offsets`.
+    unsafe { core::ptr::read_volatile(&WAKEUP_BYTES) }
+}

@@ -1,0 +1,3 @@
+//! Process lifecycle hooks.
+
+pub mod exec;

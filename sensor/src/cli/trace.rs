@@ -1,0 +1,164 @@
+//! `sensor trace`: every kernel event as a JSON line on stdout.
+
+use std::{
+    io::{self, BufWriter, Write},
+    time::Duration,
+};
+
+use anyhow::Context as _;
+use clap::Args;
+use tokio::signal::unix::{SignalKind, signal};
+
+use crate::{
+    event::{Event, clock::BootClock},
+    kernel::{KernelConfig, KernelSensor, WakeupPolicy, counters::DropTracker},
+    output::json,
+};
+
+/// Options of `sensor trace`.
+#[derive(Debug, Clone, Args)]
+pub struct TraceArgs {
+    /// Size of the kernel's event ring buffer in bytes (a power of two).
+    #[arg(long, default_value_t = KernelConfig::default().ring_bytes)]
+    pub ring_bytes: u32,
+    /// Unread bytes in the ring buffer that wake the reader (default: an eighth of the ring).
+    #[arg(long, conflicts_with = "wakeup_every_event")]
+    pub wakeup_bytes: Option<u64>,
+    /// Let the kernel wake the reader for every event (costs a wakeup per event;
+    /// for comparison and debugging).
+    #[arg(long)]
+    pub wakeup_every_event: bool,
+    /// How often to read the ring buffer without a wakeup, in milliseconds.
+    #[arg(long, default_value_t = 100)]
+    pub poll_ms: u64,
+}
+
+impl TraceArgs {
+    fn kernel_config(&self) -> KernelConfig {
+        let wakeup = if self.wakeup_every_event {
+            WakeupPolicy::EveryEvent
+        } else {
+            WakeupPolicy::Batched {
+                bytes: self
+                    .wakeup_bytes
+                    .unwrap_or(u64::from(self.ring_bytes / 8)),
+            }
+        };
+        KernelConfig {
+            ring_bytes: self.ring_bytes,
+            wakeup,
+            poll_interval: Duration::from_millis(self.poll_ms.max(1)),
+        }
+    }
+}
+
+pub(super) fn run(args: &TraceArgs) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(trace(args))
+}
+
+/// Stdout closed by its reader (`sensor trace | head`): a normal way to stop.
+fn is_closed(err: &io::Error) -> bool {
+    err.kind() == io::ErrorKind::BrokenPipe
+}
+
+async fn trace(args: &TraceArgs) -> anyhow::Result<()> {
+    let (sensor, mut reader) =
+        KernelSensor::start(&args.kernel_config()).context("cannot start the kernel sensor")?;
+    tracing::info!(programs = ?sensor.attached(), "tracing; stop with Ctrl-C");
+
+    let mut sigint = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
+    let mut sigterm = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+    let mut out = BufWriter::new(io::stdout().lock());
+    let mut drops = DropTracker::default();
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut batch = Vec::new();
+
+    let result = loop {
+        tokio::select! {
+            biased;
+            _ = sigint.recv() => break Ok(()),
+            _ = sigterm.recv() => break Ok(()),
+            read = reader.read_batch(&mut batch) => {
+                read.context("reading the event ring buffer failed")?;
+                if let Err(err) = write_events(&mut out, &batch) {
+                    break Err(err);
+                }
+                batch.clear();
+            }
+            _ = tick.tick() => {
+                if let Err(err) = report_drops(&mut out, &sensor, &reader, &mut drops) {
+                    break Err(err);
+                }
+            }
+        }
+    };
+    // Whatever the kernel wrote before we stopped still goes out.
+    reader.drain(&mut batch);
+    let result = result
+        .and_then(|()| write_events(&mut out, &batch))
+        .and_then(|()| report_drops(&mut out, &sensor, &reader, &mut drops));
+    let stats = reader.stats();
+    tracing::info!(
+        records = stats.records,
+        wakeups = stats.wakeups,
+        timer_polls = stats.timer_polls,
+        decode_errors = stats.decode_errors,
+        "stopped; programs detached"
+    );
+    drop(sensor);
+    match result {
+        Err(err) if is_closed(&err) => Ok(()),
+        other => other.context("cannot write to stdout"),
+    }
+}
+
+fn write_events(out: &mut impl Write, batch: &[Event]) -> io::Result<()> {
+    if batch.is_empty() {
+        return Ok(());
+    }
+    let clock = BootClock::now();
+    for event in batch {
+        serde_json::to_writer(&mut *out, &json::event(event, &clock))?;
+        out.write_all(b"\n")?;
+    }
+    out.flush()
+}
+
+fn report_drops(
+    out: &mut impl Write,
+    sensor: &KernelSensor,
+    reader: &crate::kernel::EventReader,
+    tracker: &mut DropTracker,
+) -> io::Result<()> {
+    let kernel = match sensor.counters().read() {
+        Ok(kernel) => kernel,
+        Err(err) => {
+            tracing::warn!(error = %err, "cannot read the kernel's drop counters");
+            return Ok(());
+        }
+    };
+    let deltas = tracker.update(&kernel, reader.stats().decode_errors);
+    if deltas.is_empty() {
+        return Ok(());
+    }
+    let clock = BootClock::now();
+    let boot_now = boot_ns_now();
+    for d in deltas {
+        tracing::warn!(kind = ?d.kind, reason = d.reason, count = d.count, total = d.total, "records lost or cut");
+        let line = json::drop_report(&clock, boot_now, d.kind, d.reason, d.count, d.total);
+        serde_json::to_writer(&mut *out, &line)?;
+        out.write_all(b"\n")?;
+    }
+    out.flush()
+}
+
+fn boot_ns_now() -> u64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: valid out-pointer; CLOCK_BOOTTIME always exists on Linux.
+    unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut ts) };
+    (ts.tv_sec as u64) * 1_000_000_000 + ts.tv_nsec as u64
+}

@@ -1,0 +1,295 @@
+//! Decoding kernel records. The bytes come from the kernel, but a version mismatch or
+//! a bug must not crash the agent: every length and tag is checked, and a bad record
+//! becomes a typed error that the caller counts and drops.
+
+use std::mem::size_of;
+
+use sensor_common::{
+    EventHeader, EventKind, ExecEvent,
+    event::{ARGS_LEN, FILENAME_LEN, flags},
+};
+
+use super::{Body, Event, Exec, Task};
+use crate::fields;
+
+/// Why a record could not be decoded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    /// Fewer bytes than the common header.
+    #[error("record of {len} bytes is shorter than the {need}-byte event header")]
+    ShortHeader {
+        /// Bytes in the record.
+        len: usize,
+        /// Bytes in the header.
+        need: usize,
+    },
+    /// A kind number this agent does not know.
+    #[error("unknown event kind {kind}")]
+    UnknownKind {
+        /// The number in the header.
+        kind: u32,
+    },
+    /// Fewer bytes than the record's kind needs.
+    #[error("{kind:?} record of {len} bytes is shorter than its {need} bytes")]
+    ShortRecord {
+        /// The record's kind.
+        kind: EventKind,
+        /// Bytes in the record.
+        len: usize,
+        /// Bytes the kind needs.
+        need: usize,
+    },
+    /// A length field larger than the buffer it describes.
+    #[error("{field} claims {len} bytes but its buffer holds {cap}")]
+    BadLength {
+        /// The field.
+        field: &'static str,
+        /// The claimed length.
+        len: usize,
+        /// The buffer's size.
+        cap: usize,
+    },
+}
+
+/// Reads a `T` from the start of `bytes`, which the caller has checked is long enough.
+fn read<T: Copy>(bytes: &[u8]) -> T {
+    assert!(bytes.len() >= size_of::<T>());
+    // SAFETY: length checked above; `T` is a repr(C) integer-only type for which
+    // every bit pattern is valid; read_unaligned copes with any alignment.
+    unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast::<T>()) }
+}
+
+/// The bytes before the first NUL.
+fn until_nul(bytes: &[u8]) -> &[u8] {
+    bytes.iter().position(|&b| b == 0).map_or(bytes, |end| &bytes[..end])
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Decodes one ring buffer record.
+pub fn decode(bytes: &[u8]) -> Result<Event, DecodeError> {
+    if bytes.len() < size_of::<EventHeader>() {
+        return Err(DecodeError::ShortHeader {
+            len: bytes.len(),
+            need: size_of::<EventHeader>(),
+        });
+    }
+    let header: EventHeader = read(bytes);
+    let kind =
+        EventKind::from_u32(header.kind).ok_or(DecodeError::UnknownKind { kind: header.kind })?;
+    let mut truncated = Vec::new();
+    let mut unreadable = Vec::new();
+    if header.flags & flags::PPID_UNREADABLE != 0 {
+        unreadable.push(fields::PROC_PPID);
+    }
+    let body = match kind {
+        EventKind::Exec => decode_exec(bytes, &header, &mut truncated, &mut unreadable)?,
+    };
+    Ok(Event {
+        boot_ns: header.boot_ns,
+        task: Task {
+            pid: header.tgid,
+            tid: header.tid,
+            ppid: header.ppid,
+            uid: header.uid,
+            gid: header.gid,
+            comm: text(until_nul(&header.comm)),
+            cgroup_id: header.cgroup_id,
+        },
+        truncated,
+        unreadable,
+        body,
+    })
+}
+
+fn decode_exec(
+    bytes: &[u8],
+    header: &EventHeader,
+    truncated: &mut Vec<&'static str>,
+    unreadable: &mut Vec<&'static str>,
+) -> Result<Body, DecodeError> {
+    if bytes.len() < size_of::<ExecEvent>() {
+        return Err(DecodeError::ShortRecord {
+            kind: EventKind::Exec,
+            len: bytes.len(),
+            need: size_of::<ExecEvent>(),
+        });
+    }
+    let raw: ExecEvent = read(bytes);
+    let filename_len = raw.filename_len as usize;
+    if filename_len > FILENAME_LEN {
+        return Err(DecodeError::BadLength {
+            field: fields::PROC_EXEPATH,
+            len: filename_len,
+            cap: FILENAME_LEN,
+        });
+    }
+    let args_len = raw.args_len as usize;
+    if args_len > ARGS_LEN {
+        return Err(DecodeError::BadLength {
+            field: fields::PROC_ARGV,
+            len: args_len,
+            cap: ARGS_LEN,
+        });
+    }
+    if header.flags & flags::FILENAME_TRUNCATED != 0 {
+        truncated.push(fields::PROC_EXEPATH);
+    }
+    if header.flags & flags::ARGS_TRUNCATED != 0 {
+        truncated.push(fields::PROC_ARGV);
+    }
+    if header.flags & flags::ARGS_UNREADABLE != 0 {
+        unreadable.push(fields::PROC_ARGV);
+    }
+    Ok(Body::Exec(Exec {
+        via_execveat: header.flags & flags::VIA_EXECVEAT != 0,
+        exepath: text(until_nul(&raw.filename[..filename_len])),
+        argv: split_args(&raw.args[..args_len]),
+    }))
+}
+
+/// Splits a NUL-separated argument block. The last argument may lack its NUL when
+/// the block was cut; an empty argument in the middle is kept (`printf ''` is real).
+fn split_args(block: &[u8]) -> Vec<String> {
+    let block = block.strip_suffix(&[0]).unwrap_or(block);
+    if block.is_empty() {
+        return Vec::new();
+    }
+    block.split(|&b| b == 0).map(text).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header(kind: u32, flags: u32) -> EventHeader {
+        let mut comm = [0u8; 16];
+        comm[..4].copy_from_slice(b"bash");
+        EventHeader {
+            kind,
+            flags,
+            boot_ns: 42,
+            cgroup_id: 7,
+            tgid: 100,
+            tid: 101,
+            ppid: 1,
+            uid: 1000,
+            gid: 1001,
+            _pad: 0,
+            comm,
+        }
+    }
+
+    fn exec_bytes(flags: u32, filename: &[u8], args: &[u8]) -> Vec<u8> {
+        let mut event = ExecEvent {
+            header: header(EventKind::Exec as u32, flags),
+            filename_len: filename.len() as u32,
+            args_len: args.len() as u32,
+            filename: [0; FILENAME_LEN],
+            args: [0; ARGS_LEN],
+        };
+        event.filename[..filename.len()].copy_from_slice(filename);
+        event.args[..args.len()].copy_from_slice(args);
+        as_bytes(&event)
+    }
+
+    fn as_bytes<T>(value: &T) -> Vec<u8> {
+        // SAFETY: test values are repr(C) and fully initialised.
+        unsafe { std::slice::from_raw_parts((value as *const T).cast::<u8>(), size_of::<T>()) }
+            .to_vec()
+    }
+
+    #[test]
+    fn decodes_an_exec() {
+        let bytes = exec_bytes(0, b"/bin/ls", b"ls\0-l\0\0/tmp\0");
+        let event = decode(&bytes).expect("valid record");
+        assert_eq!(event.task.comm, "bash");
+        assert_eq!(event.task.pid, 100);
+        assert_eq!(event.task.ppid, 1);
+        assert_eq!(event.evt_type(), "execve");
+        let Body::Exec(exec) = event.body;
+        assert_eq!(exec.exepath, "/bin/ls");
+        assert_eq!(exec.argv, ["ls", "-l", "", "/tmp"]);
+        assert!(event.truncated.is_empty() && event.unreadable.is_empty());
+    }
+
+    #[test]
+    fn short_buffers_are_errors() {
+        let bytes = exec_bytes(0, b"/bin/ls", b"ls\0");
+        for len in [0, 1, size_of::<EventHeader>() - 1] {
+            assert!(matches!(decode(&bytes[..len]), Err(DecodeError::ShortHeader { .. })));
+        }
+        for len in [size_of::<EventHeader>(), bytes.len() - 1] {
+            assert!(matches!(decode(&bytes[..len]), Err(DecodeError::ShortRecord { .. })));
+        }
+    }
+
+    #[test]
+    fn unknown_kinds_are_errors() {
+        for kind in [0, 2, 999, u32::MAX] {
+            let bytes = as_bytes(&header(kind, 0));
+            assert_eq!(decode(&bytes), Err(DecodeError::UnknownKind { kind }));
+        }
+    }
+
+    #[test]
+    fn lengths_beyond_buffers_are_errors() {
+        let mut bytes = exec_bytes(0, b"/bin/ls", b"ls\0");
+        let filename_len_at = size_of::<EventHeader>();
+        bytes[filename_len_at..filename_len_at + 4].copy_from_slice(&u32::MAX.to_ne_bytes());
+        assert!(matches!(decode(&bytes), Err(DecodeError::BadLength { .. })));
+        let mut bytes = exec_bytes(0, b"/bin/ls", b"ls\0");
+        bytes[filename_len_at + 4..filename_len_at + 8]
+            .copy_from_slice(&(ARGS_LEN as u32 + 1).to_ne_bytes());
+        assert!(matches!(decode(&bytes), Err(DecodeError::BadLength { .. })));
+    }
+
+    #[test]
+    fn truncation_and_unreadable_fields_are_reported() {
+        let full = vec![b'a'; ARGS_LEN];
+        let bytes = exec_bytes(flags::ARGS_TRUNCATED | flags::FILENAME_TRUNCATED, b"/x", &full);
+        let event = decode(&bytes).expect("valid record");
+        assert_eq!(event.truncated, [fields::PROC_EXEPATH, fields::PROC_ARGV]);
+        let Body::Exec(exec) = event.body;
+        assert_eq!(exec.argv, [String::from_utf8(full).expect("ascii")]);
+
+        let bytes = exec_bytes(flags::ARGS_UNREADABLE | flags::PPID_UNREADABLE, b"/x", b"");
+        let event = decode(&bytes).expect("valid record");
+        assert_eq!(event.unreadable, [fields::PROC_PPID, fields::PROC_ARGV]);
+        let Body::Exec(exec) = event.body;
+        assert!(exec.argv.is_empty());
+    }
+
+    #[test]
+    fn hostile_strings_decode() {
+        let bytes = exec_bytes(flags::VIA_EXECVEAT, b"/tmp/\xff\xfe\nx", b"a\nb\0\xc3\0");
+        let event = decode(&bytes).expect("valid record");
+        assert_eq!(event.evt_type(), "execveat");
+        let Body::Exec(exec) = event.body;
+        assert_eq!(exec.exepath, "/tmp/\u{fffd}\u{fffd}\nx");
+        assert_eq!(exec.argv, ["a\nb", "\u{fffd}"]);
+    }
+
+    #[test]
+    fn every_prefix_and_garbage_is_handled_without_panic() {
+        let bytes = exec_bytes(0, b"/bin/ls", b"ls\0");
+        for len in 0..bytes.len() {
+            let _ = decode(&bytes[..len]);
+        }
+        // A cheap deterministic pseudo-random fill: no panic whatever the bytes.
+        let mut state = 0x9e37_79b9_u32;
+        let mut garbage = vec![0u8; size_of::<ExecEvent>() + 3];
+        for _ in 0..200 {
+            for b in &mut garbage {
+                state ^= state << 13;
+                state ^= state >> 17;
+                state ^= state << 5;
+                *b = state as u8;
+            }
+            garbage[..4].copy_from_slice(&(EventKind::Exec as u32).to_ne_bytes());
+            let _ = decode(&garbage);
+        }
+    }
+}

@@ -1,0 +1,136 @@
+//! The field catalogue: the one place where event field names are chosen.
+//!
+//! `sensor trace` output, rule conditions, findings and collector queries all use
+//! these names. They follow Falco's field catalogue where the meaning is the same
+//! (`proc.name`, `proc.cmdline`, `group.gid`, ...), so Falco users can read our
+//! output and bring their rules over; the few fields Falco lacks are marked as ours.
+//! `sensor fields` prints this table.
+
+use serde::Serialize;
+
+/// The JSON type of a field's value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FieldType {
+    /// A UTF-8 string (kernel bytes that are not UTF-8 are replaced with U+FFFD).
+    String,
+    /// An unsigned integer.
+    Uint,
+    /// A list of strings.
+    List,
+}
+
+/// One entry of the catalogue.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct Field {
+    /// The flat key used in JSON output, rules and queries.
+    pub name: &'static str,
+    /// The value's type.
+    #[serde(rename = "type")]
+    pub ty: FieldType,
+    /// Whether Falco has this field with the same meaning.
+    pub falco: bool,
+    /// What the value means.
+    pub description: &'static str,
+}
+
+macro_rules! catalogue {
+    ($( $(#[$doc:meta])* $konst:ident = $name:literal, $ty:ident, $falco:literal, $desc:literal; )*) => {
+        $( $(#[$doc])* pub const $konst: &str = $name; )*
+        /// Every field, in the order `sensor fields` prints them.
+        pub static CATALOGUE: &[Field] = &[
+            $( Field { name: $name, ty: FieldType::$ty, falco: $falco, description: $desc }, )*
+        ];
+    };
+}
+
+catalogue! {
+    /// `evt.type`
+    EVT_TYPE = "evt.type", String, true,
+        "Event type: the syscall name (execve, execveat), or `drop` for a report of lost records.";
+    /// `evt.time`
+    EVT_TIME = "evt.time", String, true,
+        "Event time, RFC 3339 in UTC with nanoseconds.";
+    /// `evt.rawtime`
+    EVT_RAWTIME = "evt.rawtime", Uint, true,
+        "Event time in nanoseconds since the Unix epoch.";
+    /// `evt.truncated`
+    EVT_TRUNCATED = "evt.truncated", List, false,
+        "Fields whose value the kernel had to cut to its buffer (present only when some were).";
+    /// `evt.unreadable`
+    EVT_UNREADABLE = "evt.unreadable", List, false,
+        "Fields the kernel could not read; their value is empty (present only when some were).";
+    /// `proc.pid`
+    PROC_PID = "proc.pid", Uint, true,
+        "Process id (thread group id) in the host's pid namespace.";
+    /// `thread.tid`
+    THREAD_TID = "thread.tid", Uint, true,
+        "Id of the thread that caused the event, in the host's pid namespace.";
+    /// `proc.ppid`
+    PROC_PPID = "proc.ppid", Uint, true,
+        "Parent process id in the host's pid namespace.";
+    /// `proc.name`
+    PROC_NAME = "proc.name", String, true,
+        "The process's command name (the kernel's comm, at most 15 bytes).";
+    /// `proc.exepath`
+    PROC_EXEPATH = "proc.exepath", String, true,
+        "The path the kernel executed, as passed to exec (relative if the caller gave a relative path).";
+    /// `proc.exe`
+    PROC_EXE = "proc.exe", String, true,
+        "The first command-line argument (argv[0]).";
+    /// `proc.args`
+    PROC_ARGS = "proc.args", String, true,
+        "The arguments after argv[0], joined by spaces.";
+    /// `proc.argv`
+    PROC_ARGV = "proc.argv", List, false,
+        "Every argument, argv[0] first, as a list: unambiguous where arguments contain spaces.";
+    /// `proc.cmdline`
+    PROC_CMDLINE = "proc.cmdline", String, true,
+        "proc.name followed by proc.args.";
+    /// `user.uid`
+    USER_UID = "user.uid", Uint, true,
+        "Real user id of the process, in the host's user namespace.";
+    /// `group.gid`
+    GROUP_GID = "group.gid", Uint, true,
+        "Real group id of the process, in the host's user namespace.";
+    /// `cgroup.id`
+    CGROUP_ID = "cgroup.id", Uint, false,
+        "Id of the process's cgroup v2: the inode number of its cgroup directory.";
+    /// `drop.kind`
+    DROP_KIND = "drop.kind", String, false,
+        "In a `drop` event: the kind of record that was lost or cut.";
+    /// `drop.reason`
+    DROP_REASON = "drop.reason", String, false,
+        "In a `drop` event: ring_full (record lost), read_failed (field unreadable), truncated (field cut), decode_error (record refused by the agent).";
+    /// `drop.count`
+    DROP_COUNT = "drop.count", Uint, false,
+        "In a `drop` event: how many since the previous report.";
+    /// `drop.total`
+    DROP_TOTAL = "drop.total", Uint, false,
+        "In a `drop` event: how many since the sensor started.";
+}
+
+/// Looks a field up by name.
+pub fn find(name: &str) -> Option<&'static Field> {
+    CATALOGUE.iter().find(|field| field.name == name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_and_dotted() {
+        let mut names: Vec<_> = CATALOGUE.iter().map(|f| f.name).collect();
+        names.sort_unstable();
+        let len = names.len();
+        names.dedup();
+        assert_eq!(names.len(), len, "duplicate field names");
+        for name in names {
+            assert!(name.contains('.'), "{name} has no class prefix");
+            assert!(!name.contains(char::is_whitespace), "{name} has whitespace");
+        }
+        assert_eq!(find(PROC_CMDLINE).map(|f| f.ty), Some(FieldType::String));
+        assert!(find("proc.nope").is_none());
+    }
+}

@@ -1,0 +1,118 @@
+//! Kernel struct offsets from the running kernel's BTF.
+//!
+//! Layouts differ between kernels and Rust eBPF cannot emit CO-RE relocations, so the
+//! agent finds each member it needs in `/sys/kernel/btf/vmlinux` and hands the
+//! offsets to the programs at load. Members inside anonymous structs and unions
+//! (most of `mm_struct`) are found by a walk that adds up the nested offsets.
+
+use btf::types::{Btf, BtfMember, BtfType};
+use sensor_common::KernelOffsets;
+
+use super::preflight::VMLINUX_BTF;
+
+/// A BTF lookup failure.
+#[derive(Debug, thiserror::Error)]
+pub enum BtfError {
+    /// The BTF blob could not be read.
+    #[error("cannot read kernel BTF from {path}: {source}")]
+    Read {
+        /// Where it was read from.
+        path: String,
+        /// The read error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The BTF blob could not be parsed.
+    #[error("cannot parse kernel BTF: {reason}")]
+    Parse {
+        /// The parser's message.
+        reason: String,
+    },
+    /// A struct the programs read is not in the BTF.
+    #[error("kernel BTF has no struct {name}")]
+    NoStruct {
+        /// The struct.
+        name: String,
+    },
+    /// A member the programs read is not in its struct, or is a bitfield.
+    #[error("kernel BTF has no byte-addressable member {member} in struct {name}")]
+    NoMember {
+        /// The struct.
+        name: String,
+        /// The member.
+        member: String,
+    },
+}
+
+/// Offset in bytes of `path` (one member name) inside struct `name`.
+pub fn member_offset(btf: &Btf<'_>, name: &str, member: &str) -> Result<u32, BtfError> {
+    let strukt = btf
+        .types()
+        .iter()
+        .find_map(|ty| match ty {
+            BtfType::Struct(s) if s.name == name && !s.members.is_empty() => Some(s),
+            _ => None,
+        })
+        .ok_or_else(|| BtfError::NoStruct { name: name.into() })?;
+    find_member(btf, &strukt.members, member, 0, 0)
+        .filter(|bits| bits % 8 == 0)
+        .map(|bits| bits / 8)
+        .ok_or_else(|| BtfError::NoMember {
+            name: name.into(),
+            member: member.into(),
+        })
+}
+
+/// Depth-first search through anonymous members; returns the bit offset.
+fn find_member(
+    btf: &Btf<'_>,
+    members: &[BtfMember<'_>],
+    wanted: &str,
+    base_bits: u32,
+    depth: u32,
+) -> Option<u32> {
+    // Kernel structs nest anonymous members a few levels deep, never more than this.
+    if depth > 8 {
+        return None;
+    }
+    for m in members {
+        if m.name == wanted && m.bit_size == 0 {
+            return Some(base_bits + m.bit_offset);
+        }
+        if m.name.is_empty() {
+            let inner = match btf.type_by_id(btf.skip_mods(m.type_id)) {
+                BtfType::Struct(c) | BtfType::Union(c) => &c.members,
+                _ => continue,
+            };
+            if let Some(bits) = find_member(btf, inner, wanted, base_bits + m.bit_offset, depth + 1)
+            {
+                return Some(bits);
+            }
+        }
+    }
+    None
+}
+
+/// Reads the offsets the programs need from raw BTF bytes.
+pub fn offsets_from(raw: &[u8]) -> Result<KernelOffsets, BtfError> {
+    let btf = Btf::load_raw(raw).map_err(|e| BtfError::Parse {
+        reason: e.to_string(),
+    })?;
+    Ok(KernelOffsets {
+        task_real_parent: member_offset(&btf, "task_struct", "real_parent")?,
+        task_tgid: member_offset(&btf, "task_struct", "tgid")?,
+        task_mm: member_offset(&btf, "task_struct", "mm")?,
+        mm_arg_start: member_offset(&btf, "mm_struct", "arg_start")?,
+        mm_arg_end: member_offset(&btf, "mm_struct", "arg_end")?,
+        _pad: 0,
+    })
+}
+
+/// Reads the offsets the programs need from the running kernel's BTF.
+pub fn kernel_offsets() -> Result<KernelOffsets, BtfError> {
+    let raw = std::fs::read(VMLINUX_BTF).map_err(|source| BtfError::Read {
+        path: VMLINUX_BTF.into(),
+        source,
+    })?;
+    offsets_from(&raw)
+}

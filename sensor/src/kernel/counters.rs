@@ -1,0 +1,105 @@
+//! The kernel's per-CPU drop counters, summed over CPUs.
+
+use aya::maps::{MapData, PerCpuArray};
+use sensor_common::{DropReason, EventKind, counters::counter_slot};
+
+/// Every (kind, reason) slot the kernel counts in.
+pub const SLOTS: &[(EventKind, DropReason)] = &[
+    (EventKind::Exec, DropReason::RingFull),
+    (EventKind::Exec, DropReason::ReadFailed),
+    (EventKind::Exec, DropReason::Truncated),
+];
+
+/// Reads the kernel's counters.
+pub struct DropCounters {
+    map: PerCpuArray<MapData, u64>,
+}
+
+impl DropCounters {
+    pub(super) fn new(map: PerCpuArray<MapData, u64>) -> Self {
+        Self { map }
+    }
+
+    /// The total over all CPUs for each slot, in [`SLOTS`] order.
+    pub fn read(&self) -> Result<Vec<((EventKind, DropReason), u64)>, aya::maps::MapError> {
+        SLOTS
+            .iter()
+            .map(|&(kind, reason)| {
+                let per_cpu = self.map.get(&counter_slot(kind, reason), 0)?;
+                Ok(((kind, reason), per_cpu.iter().sum()))
+            })
+            .collect()
+    }
+}
+
+/// One (kind, reason) whose count grew since the last report.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DropDelta {
+    /// The kind of record; `None` for records the agent could not decode.
+    pub kind: Option<EventKind>,
+    /// A [`DropReason`] name, or `decode_error`.
+    pub reason: &'static str,
+    /// Growth since the last report.
+    pub count: u64,
+    /// Total since start.
+    pub total: u64,
+}
+
+/// Turns running totals into the deltas worth reporting.
+#[derive(Debug, Default)]
+pub struct DropTracker {
+    last: Vec<u64>,
+    last_decode_errors: u64,
+}
+
+impl DropTracker {
+    /// Compares the kernel totals and the agent's decode errors with the last call.
+    pub fn update(
+        &mut self,
+        kernel: &[((EventKind, DropReason), u64)],
+        decode_errors: u64,
+    ) -> Vec<DropDelta> {
+        self.last.resize(kernel.len(), 0);
+        let mut deltas = Vec::new();
+        for (last, &((kind, reason), total)) in self.last.iter_mut().zip(kernel) {
+            if total > *last {
+                deltas.push(DropDelta {
+                    kind: Some(kind),
+                    reason: reason.name(),
+                    count: total - *last,
+                    total,
+                });
+                *last = total;
+            }
+        }
+        if decode_errors > self.last_decode_errors {
+            deltas.push(DropDelta {
+                kind: None,
+                reason: "decode_error",
+                count: decode_errors - self.last_decode_errors,
+                total: decode_errors,
+            });
+            self.last_decode_errors = decode_errors;
+        }
+        deltas
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reports_only_growth() {
+        let mut tracker = DropTracker::default();
+        let slot = (EventKind::Exec, DropReason::RingFull);
+        assert!(tracker.update(&[(slot, 0)], 0).is_empty());
+        let deltas = tracker.update(&[(slot, 5)], 1);
+        assert_eq!(deltas.len(), 2);
+        assert_eq!((deltas[0].count, deltas[0].total), (5, 5));
+        assert_eq!(deltas[1].reason, "decode_error");
+        assert!(tracker.update(&[(slot, 5)], 1).is_empty());
+        let deltas = tracker.update(&[(slot, 7)], 1);
+        assert_eq!((deltas[0].count, deltas[0].total), (2, 7));
+    }
+}

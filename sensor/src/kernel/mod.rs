@@ -1,0 +1,238 @@
+//! Loading the kernel programs and reading what they report.
+//!
+//! [`KernelSensor::start`] checks privileges and BTF, mounts tracefs when missing,
+//! reads kernel struct offsets from BTF, loads the embedded eBPF object with them,
+//! and attaches every probe of [`probes::PROBES`]. Dropping the [`KernelSensor`]
+//! detaches and unloads everything.
+
+pub mod btf;
+pub mod counters;
+pub mod preflight;
+pub mod probes;
+pub mod ring;
+pub mod tracefs;
+
+use std::time::Duration;
+
+use aya::{
+    Ebpf, EbpfLoader,
+    maps::{MapData, PerCpuArray, RingBuf},
+    programs::TracePoint,
+};
+use sensor_common::{KernelOffsets, offsets::globals};
+
+pub use counters::DropCounters;
+pub use ring::{EventReader, ReaderStats, WakeupPolicy};
+
+/// The eBPF object built by `build.rs` from `sensor-ebpf`.
+static EBPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/sensor"));
+
+/// How to load the kernel side.
+#[derive(Clone, Copy, Debug)]
+pub struct KernelConfig {
+    /// Size of the event ring buffer in bytes: a power of two, a multiple of the page size.
+    pub ring_bytes: u32,
+    /// When the kernel wakes the reader.
+    pub wakeup: WakeupPolicy,
+    /// How often the reader looks without a wakeup; bounds latency on a quiet machine.
+    pub poll_interval: Duration,
+}
+
+impl Default for KernelConfig {
+    fn default() -> Self {
+        let ring_bytes = 8 << 20;
+        Self {
+            ring_bytes,
+            // An eighth of the ring: a burst wakes the reader long before the ring fills.
+            wakeup: WakeupPolicy::Batched {
+                bytes: u64::from(ring_bytes / 8),
+            },
+            poll_interval: Duration::from_millis(100),
+        }
+    }
+}
+
+/// Why the kernel side could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// Privileges or BTF are missing.
+    #[error(transparent)]
+    Preflight(#[from] preflight::PreflightError),
+    /// tracefs is missing or a tracepoint's layout is not the expected one.
+    #[error(transparent)]
+    Tracefs(#[from] tracefs::TracefsError),
+    /// Kernel struct offsets could not be read from BTF.
+    #[error(transparent)]
+    Btf(#[from] btf::BtfError),
+    /// The configuration is invalid.
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    /// The eBPF object could not be loaded.
+    #[error("loading the eBPF object failed")]
+    Load(#[source] aya::EbpfError),
+    /// A program could not be loaded or attached.
+    #[error("program {program} ({category}:{name}) could not be loaded and attached")]
+    Program {
+        /// The program.
+        program: &'static str,
+        /// Tracepoint category.
+        category: &'static str,
+        /// Tracepoint name.
+        name: &'static str,
+        /// The cause.
+        #[source]
+        source: aya::programs::ProgramError,
+    },
+    /// A map of the object is missing or of the wrong type.
+    #[error("map {map} is missing from the eBPF object or has the wrong type")]
+    Map {
+        /// The map.
+        map: &'static str,
+    },
+    /// A program of the probe set is missing from the eBPF object.
+    #[error("program {program} is missing from the eBPF object")]
+    NoProgram {
+        /// The program.
+        program: &'static str,
+    },
+    /// The ring buffer could not be registered with the async runtime.
+    #[error("cannot watch the ring buffer: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// The loaded and attached kernel programs.
+pub struct KernelSensor {
+    // Dropping the Ebpf detaches and unloads every program.
+    _ebpf: Ebpf,
+    offsets: KernelOffsets,
+    attached: Vec<&'static str>,
+    counters: DropCounters,
+}
+
+impl KernelSensor {
+    /// Loads and attaches the programs; returns the sensor and the reader of its events.
+    /// Must run inside a tokio runtime with I/O enabled.
+    pub fn start(config: &KernelConfig) -> Result<(Self, EventReader), LoadError> {
+        let ring_bytes = config.ring_bytes;
+        if !ring_bytes.is_power_of_two() || ring_bytes < 4096 {
+            return Err(LoadError::Config(format!(
+                "ring buffer size {ring_bytes} is not a power of two of at least 4096 bytes"
+            )));
+        }
+        preflight::check()?;
+        if tracefs::ensure_mounted()? {
+            tracing::info!(path = tracefs::TRACEFS, "mounted tracefs");
+        }
+        let offsets = btf::kernel_offsets()?;
+        tracing::debug!(?offsets, "kernel struct offsets from BTF");
+        let wakeup = config.wakeup.threshold();
+        let mut ebpf = EbpfLoader::new()
+            .override_global(globals::OFFSETS, &offsets, true)
+            .override_global(globals::WAKEUP_BYTES, &wakeup, true)
+            .map_max_entries("EVENTS", ring_bytes)
+            .load(EBPF_OBJECT)
+            .map_err(LoadError::Load)?;
+        start_kernel_logger(&mut ebpf);
+        let attached = attach_probes(&mut ebpf)?;
+
+        let ring = ebpf
+            .take_map("EVENTS")
+            .and_then(|map| RingBuf::try_from(map).ok())
+            .ok_or(LoadError::Map { map: "EVENTS" })?;
+        let counters = ebpf
+            .take_map("COUNTERS")
+            .and_then(|map| PerCpuArray::<MapData, u64>::try_from(map).ok())
+            .ok_or(LoadError::Map { map: "COUNTERS" })?;
+        let reader = EventReader::new(ring, config.poll_interval)?;
+        let sensor = Self {
+            _ebpf: ebpf,
+            offsets,
+            attached,
+            counters: DropCounters::new(counters),
+        };
+        Ok((sensor, reader))
+    }
+
+    /// The kernel struct offsets the programs were loaded with.
+    pub fn offsets(&self) -> KernelOffsets {
+        self.offsets
+    }
+
+    /// The programs that are attached.
+    pub fn attached(&self) -> &[&'static str] {
+        &self.attached
+    }
+
+    /// The kernel's drop counters.
+    pub fn counters(&self) -> &DropCounters {
+        &self.counters
+    }
+}
+
+fn attach_probes(ebpf: &mut Ebpf) -> Result<Vec<&'static str>, LoadError> {
+    let mut attached = Vec::new();
+    for probe in probes::PROBES {
+        if !tracefs::exists(probe.category, probe.name) {
+            if probe.required {
+                return Err(LoadError::Tracefs(tracefs::TracefsError::Missing {
+                    category: probe.category.into(),
+                    name: probe.name.into(),
+                }));
+            }
+            tracing::warn!(
+                tracepoint = %format_args!("{}:{}", probe.category, probe.name),
+                consequence = probe.without,
+                "this kernel lacks an optional tracepoint; skipping its probe"
+            );
+            continue;
+        }
+        tracefs::check_layout(probe.category, probe.name, probe.fields)?;
+        let error = |source| LoadError::Program {
+            program: probe.program,
+            category: probe.category,
+            name: probe.name,
+            source,
+        };
+        let program: &mut TracePoint = ebpf
+            .program_mut(probe.program)
+            .ok_or(LoadError::NoProgram {
+                program: probe.program,
+            })?
+            .try_into()
+            .map_err(error)?;
+        program.load().map_err(error)?;
+        program.attach(probe.category, probe.name).map_err(error)?;
+        attached.push(probe.program);
+    }
+    Ok(attached)
+}
+
+/// Forwards the programs' aya-log diagnostics to `tracing`. Without it the sensor
+/// still works; it only loses those diagnostics, so a failure is a warning.
+fn start_kernel_logger(ebpf: &mut Ebpf) {
+    let logger = match aya_log::EbpfLogger::init(ebpf) {
+        Ok(logger) => logger,
+        Err(err) => {
+            tracing::warn!(error = %err, "kernel-side diagnostics are unavailable");
+            return;
+        }
+    };
+    // SAFETY: the logger owns its ring buffer fd and keeps it open while the
+    // AsyncFd holds it.
+    let registered = unsafe {
+        tokio::io::unix::AsyncFd::register_with_interest(logger, tokio::io::Interest::READABLE)
+    };
+    let mut logger = match registered {
+        Ok(logger) => logger,
+        Err(err) => {
+            tracing::warn!(error = %err, "kernel-side diagnostics are unavailable");
+            return;
+        }
+    };
+    tokio::spawn(async move {
+        while let Ok(mut guard) = logger.readable_mut().await {
+            guard.get_inner_mut().flush();
+            guard.clear_ready();
+        }
+    });
+}

@@ -1,0 +1,117 @@
+//! Reading the event ring buffer without a user-space wakeup per event.
+//!
+//! The kernel side wakes this reader only when enough data waits (see
+//! `WakeupPolicy`); between wakeups the reader polls on a timer, which bounds how
+//! long a record can sit unread on a quiet machine. Wakeups and timer polls are
+//! counted so their effect can be measured.
+
+use std::time::Duration;
+
+use aya::maps::{MapData, RingBuf};
+use tokio::io::unix::AsyncFd;
+
+use crate::event::{DecodeError, Event, decode};
+
+/// How the kernel side wakes the reader.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WakeupPolicy {
+    /// The kernel's default: a wakeup whenever the reader has caught up, which under
+    /// a steady stream means one per record.
+    EveryEvent,
+    /// Records are submitted with `BPF_RB_NO_WAKEUP` until this many bytes wait unread;
+    /// the reader's timer picks up anything smaller.
+    Batched {
+        /// Unread bytes that trigger a wakeup.
+        bytes: u64,
+    },
+}
+
+impl WakeupPolicy {
+    /// The value of the programs' `WAKEUP_BYTES` global.
+    pub fn threshold(self) -> u64 {
+        match self {
+            Self::EveryEvent => 0,
+            Self::Batched { bytes } => bytes.max(1),
+        }
+    }
+}
+
+/// What the reader has done so far.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ReaderStats {
+    /// Times the kernel woke the reader.
+    pub wakeups: u64,
+    /// Times the timer made the reader look without a wakeup.
+    pub timer_polls: u64,
+    /// Records read.
+    pub records: u64,
+    /// Records refused by the decoder (counted and dropped).
+    pub decode_errors: u64,
+}
+
+/// Reads and decodes records from the `EVENTS` ring buffer.
+pub struct EventReader {
+    ring: AsyncFd<RingBuf<MapData>>,
+    poll_interval: Duration,
+    stats: ReaderStats,
+}
+
+impl EventReader {
+    pub(super) fn new(ring: RingBuf<MapData>, poll_interval: Duration) -> std::io::Result<Self> {
+        Ok(Self {
+            // SAFETY: the RingBuf owns its map fd and keeps it open for as long as
+            // the AsyncFd holds it.
+            ring: unsafe { AsyncFd::register(ring)? },
+            poll_interval,
+            stats: ReaderStats::default(),
+        })
+    }
+
+    /// Counters of wakeups, polls, records and decode errors.
+    pub fn stats(&self) -> ReaderStats {
+        self.stats
+    }
+
+    /// Waits for a wakeup or the poll interval, then decodes every waiting record
+    /// into `out`. Returns how many records it read.
+    pub async fn read_batch(&mut self, out: &mut Vec<Event>) -> std::io::Result<usize> {
+        match tokio::time::timeout(self.poll_interval, self.ring.readable()).await {
+            Ok(guard) => {
+                self.stats.wakeups += 1;
+                // Clear before draining: a record submitted during the drain re-arms
+                // readiness instead of being missed.
+                guard?.clear_ready();
+            }
+            Err(_elapsed) => self.stats.timer_polls += 1,
+        }
+        Ok(self.drain(out))
+    }
+
+    /// Decodes every record waiting now, without waiting.
+    pub fn drain(&mut self, out: &mut Vec<Event>) -> usize {
+        let ring = self.ring.get_mut();
+        let mut read = 0;
+        let mut errors = Vec::new();
+        while let Some(item) = ring.next() {
+            read += 1;
+            match decode(&item) {
+                Ok(event) => out.push(event),
+                Err(err) => errors.push(err),
+            }
+        }
+        self.stats.records += read as u64;
+        for err in &errors {
+            self.refuse(err);
+        }
+        read
+    }
+
+    fn refuse(&mut self, err: &DecodeError) {
+        self.stats.decode_errors += 1;
+        // A bad record means a kernel/agent mismatch or a bug: worth a line each
+        // time, but only the first few, so a flood cannot drown the log.
+        if self.stats.decode_errors <= 10 {
+            tracing::warn!(error = %err, total = self.stats.decode_errors, "dropped an undecodable kernel record");
+        }
+    }
+}

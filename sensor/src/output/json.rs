@@ -1,0 +1,144 @@
+//! Events as flat JSON objects, one per line, keyed by the field catalogue's names.
+
+use serde_json::{Map, Value, json};
+
+use crate::{
+    event::{Body, Event, EventKind, clock::BootClock, kind_name},
+    fields as f,
+};
+
+/// The JSON object for one event.
+pub fn event(event: &Event, clock: &BootClock) -> Value {
+    let mut obj = Map::new();
+    obj.insert(f::EVT_TYPE.into(), event.evt_type().into());
+    time(&mut obj, clock, event.boot_ns);
+    let task = &event.task;
+    obj.insert(f::PROC_PID.into(), task.pid.into());
+    obj.insert(f::THREAD_TID.into(), task.tid.into());
+    obj.insert(f::PROC_PPID.into(), task.ppid.into());
+    obj.insert(f::PROC_NAME.into(), task.comm.clone().into());
+    obj.insert(f::USER_UID.into(), task.uid.into());
+    obj.insert(f::GROUP_GID.into(), task.gid.into());
+    obj.insert(f::CGROUP_ID.into(), task.cgroup_id.into());
+    match &event.body {
+        Body::Exec(exec) => {
+            let args = exec.argv.get(1..).unwrap_or_default().join(" ");
+            let cmdline = if args.is_empty() {
+                task.comm.clone()
+            } else {
+                format!("{} {args}", task.comm)
+            };
+            obj.insert(f::PROC_EXEPATH.into(), exec.exepath.clone().into());
+            obj.insert(
+                f::PROC_EXE.into(),
+                exec.argv.first().cloned().unwrap_or_default().into(),
+            );
+            obj.insert(f::PROC_ARGS.into(), args.into());
+            obj.insert(f::PROC_ARGV.into(), exec.argv.clone().into());
+            obj.insert(f::PROC_CMDLINE.into(), cmdline.into());
+        }
+    }
+    if !event.truncated.is_empty() {
+        obj.insert(f::EVT_TRUNCATED.into(), event.truncated.clone().into());
+    }
+    if !event.unreadable.is_empty() {
+        obj.insert(f::EVT_UNREADABLE.into(), event.unreadable.clone().into());
+    }
+    Value::Object(obj)
+}
+
+/// A `drop` event: records of `kind` lost or cut for `reason`.
+pub fn drop_report(
+    clock: &BootClock,
+    boot_ns: u64,
+    kind: Option<EventKind>,
+    reason: &str,
+    count: u64,
+    total: u64,
+) -> Value {
+    let mut obj = Map::new();
+    obj.insert(f::EVT_TYPE.into(), "drop".into());
+    time(&mut obj, clock, boot_ns);
+    obj.insert(f::DROP_KIND.into(), kind.map_or("unknown", kind_name).into());
+    obj.insert(f::DROP_REASON.into(), reason.into());
+    obj.insert(f::DROP_COUNT.into(), json!(count));
+    obj.insert(f::DROP_TOTAL.into(), json!(total));
+    Value::Object(obj)
+}
+
+fn time(obj: &mut Map<String, Value>, clock: &BootClock, boot_ns: u64) {
+    obj.insert(
+        f::EVT_TIME.into(),
+        humantime::format_rfc3339_nanos(clock.wall(boot_ns))
+            .to_string()
+            .into(),
+    );
+    obj.insert(f::EVT_RAWTIME.into(), clock.epoch_ns(boot_ns).into());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{Exec, Task};
+
+    fn exec_event(argv: &[&str]) -> Event {
+        Event {
+            boot_ns: 1_000,
+            task: Task {
+                pid: 10,
+                tid: 11,
+                ppid: 1,
+                uid: 0,
+                gid: 0,
+                comm: "cat".into(),
+                cgroup_id: 99,
+            },
+            truncated: vec![],
+            unreadable: vec![f::PROC_PPID],
+            body: Body::Exec(Exec {
+                via_execveat: false,
+                exepath: "/bin/cat".into(),
+                argv: argv.iter().map(|s| s.to_string()).collect(),
+            }),
+        }
+    }
+
+    #[test]
+    fn every_key_is_in_the_catalogue() {
+        let clock = BootClock::now();
+        let value = event(&exec_event(&["cat", "/etc/shadow"]), &clock);
+        let drop = drop_report(&clock, 5, Some(EventKind::Exec), "ring_full", 2, 3);
+        for obj in [value, drop] {
+            for key in obj.as_object().expect("an object").keys() {
+                assert!(f::find(key).is_some(), "{key} is not in the catalogue");
+            }
+        }
+    }
+
+    #[test]
+    fn exec_fields_follow_falco() {
+        let clock = BootClock::now();
+        let value = event(&exec_event(&["cat", "/etc/shadow", "a b"]), &clock);
+        assert_eq!(value[f::EVT_TYPE], "execve");
+        assert_eq!(value[f::PROC_CMDLINE], "cat /etc/shadow a b");
+        assert_eq!(value[f::PROC_ARGS], "/etc/shadow a b");
+        assert_eq!(value[f::PROC_EXE], "cat");
+        assert_eq!(value[f::PROC_ARGV], json!(["cat", "/etc/shadow", "a b"]));
+        assert_eq!(value[f::EVT_UNREADABLE], json!(["proc.ppid"]));
+        assert!(value.get(f::EVT_TRUNCATED).is_none());
+        assert!(value[f::EVT_TIME].as_str().expect("a string").ends_with('Z'));
+
+        let bare = event(&exec_event(&[]), &clock);
+        assert_eq!(bare[f::PROC_CMDLINE], "cat");
+        assert_eq!(bare[f::PROC_EXE], "");
+    }
+
+    #[test]
+    fn hostile_strings_stay_on_one_line() {
+        let clock = BootClock::now();
+        let line = event(&exec_event(&["sh", "-c", "echo 1\necho 2\u{0}\"}"]), &clock).to_string();
+        assert!(!line.contains('\n'));
+        let back: Value = serde_json::from_str(&line).expect("valid JSON");
+        assert_eq!(back[f::PROC_ARGV][2], "echo 1\necho 2\u{0}\"}");
+    }
+}

@@ -1,0 +1,3 @@
+//! Ways events leave the agent.
+
+pub mod json;

@@ -1,0 +1,75 @@
+//! Helpers for the end-to-end tests: the privilege gate, a sensor running on this
+//! kernel, and real containers run by runc.
+//!
+//! These tests need root (or CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN). Without it they
+//! say why and pass vacuously, except under CI (`CI=true`), where they fail: CI must
+//! never report green for tests that did not run.
+
+pub mod container;
+
+use std::time::{Duration, Instant};
+
+use sensor::{
+    event::Event,
+    kernel::{EventReader, KernelConfig, KernelSensor, WakeupPolicy, preflight},
+};
+
+/// Whether the end-to-end tests can run here. When they cannot, prints why; under
+/// CI it panics instead.
+pub fn can_load_ebpf(test: &str) -> bool {
+    match preflight::check() {
+        Ok(()) => true,
+        Err(err) => {
+            if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") {
+                panic!("{test}: cannot load eBPF under CI: {err}");
+            }
+            eprintln!("{test}: NOT RUN: {err}");
+            false
+        }
+    }
+}
+
+/// A kernel config for tests: a short poll interval so tests need not wait long.
+pub fn test_config(wakeup: WakeupPolicy) -> KernelConfig {
+    KernelConfig {
+        wakeup,
+        poll_interval: Duration::from_millis(20),
+        ..KernelConfig::default()
+    }
+}
+
+/// Starts the real sensor with the default wakeup policy.
+pub fn start() -> (KernelSensor, EventReader) {
+    start_with(&test_config(KernelConfig::default().wakeup))
+}
+
+/// Starts the real sensor with `config`.
+pub fn start_with(config: &KernelConfig) -> (KernelSensor, EventReader) {
+    KernelSensor::start(config).unwrap_or_else(|err| panic!("cannot start the sensor: {err:?}"))
+}
+
+/// Reads events until one satisfies `done` or `timeout` passes; returns all read.
+pub async fn read_until(
+    reader: &mut EventReader,
+    timeout: Duration,
+    mut done: impl FnMut(&[Event]) -> bool,
+) -> Vec<Event> {
+    let deadline = Instant::now() + timeout;
+    let mut events = Vec::new();
+    while Instant::now() < deadline && !done(&events) {
+        reader
+            .read_batch(&mut events)
+            .await
+            .expect("reading the ring buffer");
+    }
+    events
+}
+
+/// A token unique to this test run, to find our own processes' events.
+pub fn nonce(label: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    format!("{label}-{}-{nanos}", std::process::id())
+}

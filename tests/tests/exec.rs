@@ -1,0 +1,146 @@
+//! Exec events from real processes on this kernel: argv, parent, credentials and
+//! cgroup, truncation of oversized arguments and paths, and execveat(2).
+
+use std::{
+    ffi::CString,
+    os::unix::process::CommandExt as _,
+    process::Command,
+    time::Duration,
+};
+
+use sensor::event::{Body, Event};
+use sensor_common::event::{ARGS_LEN, FILENAME_LEN};
+use sensor_tests::{can_load_ebpf, container::own_cgroup_id, nonce, read_until, start};
+
+fn exec_of(events: &[Event], pid: u32) -> Option<&Event> {
+    events.iter().find(|e| e.task.pid == pid)
+}
+
+fn argv(event: &Event) -> &[String] {
+    let Body::Exec(exec) = &event.body;
+    &exec.argv
+}
+
+#[tokio::test]
+async fn child_exec_reports_argv_parent_credentials_and_cgroup() {
+    if !can_load_ebpf("child_exec") {
+        return;
+    }
+    let (_sensor, mut reader) = start();
+    let marker = nonce("child");
+    let child = Command::new("/bin/echo")
+        .args([marker.as_str(), "two words", ""])
+        .uid(4242)
+        .gid(4343)
+        .output()
+        .expect("running /bin/echo");
+    assert!(child.status.success());
+
+    let events = read_until(&mut reader, Duration::from_secs(10), |events| {
+        events.iter().any(|e| argv(e).get(1) == Some(&marker))
+    })
+    .await;
+    let event = events
+        .iter()
+        .find(|e| argv(e).get(1) == Some(&marker))
+        .unwrap_or_else(|| panic!("no exec event for {marker} among {} events", events.len()));
+    let Body::Exec(exec) = &event.body;
+    assert_eq!(event.evt_type(), "execve");
+    assert_eq!(exec.argv, ["/bin/echo", marker.as_str(), "two words", ""]);
+    assert_eq!(exec.exepath, "/bin/echo");
+    assert_eq!(event.task.comm, "echo");
+    assert_eq!(event.task.ppid, std::process::id(), "the test process is the parent");
+    assert_eq!((event.task.uid, event.task.gid), (4242, 4343));
+    assert_eq!(event.task.pid, event.task.tid);
+    assert_eq!(event.task.cgroup_id, own_cgroup_id());
+    assert!(event.truncated.is_empty() && event.unreadable.is_empty(), "{event:?}");
+}
+
+#[tokio::test]
+async fn oversized_argv_and_path_are_cut_and_flagged() {
+    if !can_load_ebpf("oversized") {
+        return;
+    }
+    let (sensor, mut reader) = start();
+    // A path longer than the kernel side keeps, made of directories of 200 bytes.
+    let mut dir = std::env::temp_dir().join(nonce("deep"));
+    for i in 0..3 {
+        dir = dir.join(format!("{i}{}", "d".repeat(199)));
+    }
+    std::fs::create_dir_all(&dir).expect("creating a deep directory");
+    let exe = dir.join("true");
+    std::fs::copy("/bin/true", &exe).expect("copying /bin/true");
+    assert!(exe.as_os_str().len() > FILENAME_LEN);
+    let huge = "x".repeat(ARGS_LEN * 2);
+    let status = Command::new(&exe).arg(&huge).status().expect("running the deep true");
+    assert!(status.success());
+
+    let exe_str = exe.to_string_lossy().into_owned();
+    let events = read_until(&mut reader, Duration::from_secs(10), |events| {
+        events.iter().any(|e| matches!(&e.body, Body::Exec(x) if exe_str.starts_with(&x.exepath) && x.exepath.len() > 100))
+    })
+    .await;
+    let event = events
+        .iter()
+        .find(|e| matches!(&e.body, Body::Exec(x) if exe_str.starts_with(&x.exepath) && x.exepath.len() > 100))
+        .expect("an exec event for the deep path");
+    let Body::Exec(exec) = &event.body;
+    assert_eq!(exec.exepath.len(), FILENAME_LEN - 1, "cut to the buffer, less its NUL");
+    assert_eq!(event.truncated, ["proc.exepath", "proc.argv"]);
+    let joined = exec.argv.join("\0");
+    assert_eq!(joined.len(), ARGS_LEN, "cut to exactly the buffer");
+    assert!(exec.argv[1].chars().all(|c| c == 'x'));
+
+    let counts = sensor.counters().read().expect("reading the drop counters");
+    let truncated: u64 = counts
+        .iter()
+        .filter(|((_, reason), _)| reason.name() == "truncated")
+        .map(|(_, n)| n)
+        .sum();
+    assert!(truncated >= 2, "truncations are counted: {counts:?}");
+    let _ = std::fs::remove_dir_all(std::env::temp_dir().join(dir.iter().nth(2).expect("a tmp child")));
+}
+
+#[tokio::test]
+async fn execveat_is_reported_as_such() {
+    if !can_load_ebpf("execveat") {
+        return;
+    }
+    let (_sensor, mut reader) = start();
+    let marker = nonce("execveat");
+    let path = CString::new("/bin/true").expect("no NUL");
+    let arg0 = CString::new("true").expect("no NUL");
+    let arg1 = CString::new(marker.clone()).expect("no NUL");
+    let child_argv = [arg0.as_ptr(), arg1.as_ptr(), std::ptr::null()];
+    let envp: [*const libc::c_char; 1] = [std::ptr::null()];
+    // SAFETY: the child only calls execveat and _exit, both async-signal-safe, on
+    // memory prepared before the fork.
+    let pid = unsafe {
+        let pid = libc::fork();
+        if pid == 0 {
+            libc::syscall(
+                libc::SYS_execveat,
+                libc::AT_FDCWD,
+                path.as_ptr(),
+                child_argv.as_ptr(),
+                envp.as_ptr(),
+                0,
+            );
+            libc::_exit(127);
+        }
+        pid
+    };
+    assert!(pid > 0, "fork failed");
+    let mut status = 0;
+    // SAFETY: waiting for our own child.
+    unsafe { libc::waitpid(pid, &mut status, 0) };
+    assert_eq!(libc::WEXITSTATUS(status), 0, "execveat of /bin/true failed");
+
+    let events = read_until(&mut reader, Duration::from_secs(10), |events| {
+        exec_of(events, pid as u32).is_some()
+    })
+    .await;
+    let event = exec_of(&events, pid as u32).expect("an exec event for the execveat child");
+    assert_eq!(event.evt_type(), "execveat");
+    assert_eq!(argv(event), ["true", marker.as_str()]);
+}

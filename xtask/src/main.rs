@@ -1,0 +1,124 @@
+//! `cargo xtask`: what plain cargo cannot do for this project.
+//!
+//! - `setup`: install the prerequisites (nightly rust-src, bpf-linker, Debian packages);
+//! - `run`: set up, build, and run `sensor trace` as root;
+//! - `test`: set up, then formatting, clippy, unit tests and the privileged end-to-end tests;
+//! - `bench NAME`: run a benchmark of the `sensor-tests` crate.
+//!
+//! Every task runs `setup` first; it is idempotent and quick when all is in place.
+
+mod cmd;
+mod setup;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+use cmd::{cargo, is_root, run, workspace_root};
+
+#[derive(Parser)]
+#[command(name = "cargo xtask")]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Install the prerequisites: nightly rust-src, bpf-linker, runc, busybox, protoc.
+    Setup,
+    /// Build everything and run `sensor trace` (needs root; uses sudo when not root).
+    Run {
+        /// Arguments for `sensor trace`.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Run every check and test: rustfmt, clippy, unit and end-to-end tests.
+    Test,
+    /// Run a benchmark: `wakeup` (ring buffer wakeup policies, side by side).
+    Bench {
+        /// The benchmark's name.
+        name: String,
+        /// Arguments for the benchmark.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+}
+
+fn main() -> Result<()> {
+    match Cli::parse().task {
+        Task::Setup => setup::all(),
+        Task::Run { args } => {
+            setup::all()?;
+            run(cargo().args(["build", "--package", "sensor"]))?;
+            let sensor = workspace_root().join("target/debug/sensor");
+            let mut command = if is_root() {
+                std::process::Command::new(&sensor)
+            } else {
+                let mut sudo = std::process::Command::new("sudo");
+                sudo.arg(&sensor);
+                sudo
+            };
+            run(command.arg("trace").args(args))
+        }
+        Task::Test => test(),
+        Task::Bench { name, args } => {
+            setup::all()?;
+            run(cargo()
+                .args(["bench", "--package", "sensor-tests", "--bench", &name, "--"])
+                .args(args))
+        }
+    }
+}
+
+fn test() -> Result<()> {
+    setup::all()?;
+    run(cargo().args(["fmt", "--all", "--check"]))?;
+    run(cargo().args([
+        "clippy",
+        "--workspace",
+        "--exclude",
+        "sensor-ebpf",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
+    // The kernel programs only build for the BPF target, with nightly.
+    run(cargo()
+        .current_dir(workspace_root().join("sensor-ebpf"))
+        .args([
+            "+nightly",
+            "clippy",
+            "--package",
+            "sensor-ebpf",
+            "--release",
+            "--target",
+            "bpfel-unknown-none",
+            "-Z",
+            "build-std=core",
+            "--",
+            "-D",
+            "warnings",
+        ]))?;
+    // Unprivileged tests first: they say what is wrong fastest.
+    run(cargo().args([
+        "test",
+        "--workspace",
+        "--exclude",
+        "sensor-ebpf",
+        "--exclude",
+        "sensor-tests",
+    ]))?;
+    // The end-to-end tests load programs and start containers as root. One at a
+    // time: each attaches its own sensor, and the wakeup test counts what it sees.
+    run(cargo().args(["build", "--package", "sensor"]))?;
+    let mut e2e = cargo();
+    e2e.args(["test", "--package", "sensor-tests", "--", "--test-threads=1"])
+        .env("SENSOR_BIN", workspace_root().join("target/debug/sensor"));
+    if !is_root() {
+        eprintln!(
+            "xtask: not root: the end-to-end tests need root (or CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN); they will say so"
+        );
+    }
+    run(&mut e2e)
+}
