@@ -8,7 +8,9 @@ fn main() -> anyhow::Result<()> {
     let ebpf_dir = ebpf_dir
         .canonicalize()
         .with_context(|| format!("cannot find the eBPF crate at {}", ebpf_dir.display()))?;
-    let root_dir = ebpf_dir.to_str().context("the eBPF crate's path is not UTF-8")?;
+    let root_dir = ebpf_dir
+        .to_str()
+        .context("the eBPF crate's path is not UTF-8")?;
     aya_build::build_ebpf(
         [aya_build::Package {
             name: "sensor-ebpf",

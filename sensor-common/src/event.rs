@@ -92,5 +92,5 @@ pub struct ExecEvent {
 const _: () = assert!(core::mem::size_of::<EventHeader>() == 64);
 const _: () = assert!(core::mem::align_of::<EventHeader>() == 8);
 const _: () = assert!(core::mem::size_of::<ExecEvent>() == 64 + 8 + FILENAME_LEN + ARGS_LEN);
-const _: () = assert!(core::mem::size_of::<ExecEvent>() % 8 == 0);
+const _: () = assert!(core::mem::size_of::<ExecEvent>().is_multiple_of(8));
 const _: () = assert!(FILENAME_LEN.is_power_of_two() && ARGS_LEN.is_power_of_two());

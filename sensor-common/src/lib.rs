@@ -11,6 +11,6 @@ pub mod counters;
 pub mod event;
 pub mod offsets;
 
-pub use counters::{DropReason, COUNTER_SLOTS};
+pub use counters::{COUNTER_SLOTS, DropReason};
 pub use event::{EventHeader, EventKind, ExecEvent};
 pub use offsets::KernelOffsets;

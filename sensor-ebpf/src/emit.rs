@@ -7,9 +7,7 @@ use aya_ebpf::{
         bpf_get_current_uid_gid, bpf_ktime_get_boot_ns,
     },
 };
-use sensor_common::{
-    DropReason, EventHeader, EventKind, counters::counter_slot, event::flags,
-};
+use sensor_common::{DropReason, EventHeader, EventKind, counters::counter_slot, event::flags};
 
 use crate::{
     kernel,

@@ -144,8 +144,9 @@ impl Container {
 
     /// The host pid of the container's init process.
     pub fn init_pid(&self) -> u32 {
-        let state: Value = serde_json::from_str(&run(Command::new("runc").args(["state", &self.id])))
-            .expect("runc state writes JSON");
+        let state: Value =
+            serde_json::from_str(&run(Command::new("runc").args(["state", &self.id])))
+                .expect("runc state writes JSON");
         state["pid"].as_u64().expect("runc state has a pid") as u32
     }
 
@@ -165,8 +166,7 @@ impl Container {
         while Instant::now() < deadline {
             let out = Command::new("runc").args(["state", &self.id]).output();
             let stopped = out.is_ok_and(|o| {
-                serde_json::from_slice::<Value>(&o.stdout)
-                    .is_ok_and(|s| s["status"] == "stopped")
+                serde_json::from_slice::<Value>(&o.stdout).is_ok_and(|s| s["status"] == "stopped")
             });
             if stopped {
                 return;
@@ -179,7 +179,9 @@ impl Container {
 
 impl Drop for Container {
     fn drop(&mut self) {
-        let _ = Command::new("runc").args(["delete", "-f", &self.id]).output();
+        let _ = Command::new("runc")
+            .args(["delete", "-f", &self.id])
+            .output();
         let _ = fs::remove_dir_all(&self.bundle);
         // runc removes the container's own cgroup; the pod and QoS parents it made
         // in every hierarchy (v2 and each v1 controller) are ours to remove.

@@ -23,23 +23,32 @@ async fn exec_in_a_container_carries_its_cgroup() {
     let init_pid = container.init_pid();
     container.start();
     container.wait(Duration::from_secs(20));
-    assert!(container.stdout().contains(&marker), "the container ran its script");
+    assert!(
+        container.stdout().contains(&marker),
+        "the container ran its script"
+    );
 
-    let is_echo = |e: &sensor::event::Event| {
-        matches!(&e.body, Body::Exec(x) if x.argv.get(1) == Some(&marker))
-    };
+    let is_echo = |e: &sensor::event::Event| matches!(&e.body, Body::Exec(x) if x.argv.get(1) == Some(&marker));
     let events = read_until(&mut reader, Duration::from_secs(10), |events| {
         events.iter().any(is_echo)
     })
     .await;
-    let echo = events
-        .iter()
-        .find(|e| is_echo(e))
-        .unwrap_or_else(|| panic!("no exec event for the container's echo among {}", events.len()));
+    let echo = events.iter().find(|e| is_echo(e)).unwrap_or_else(|| {
+        panic!(
+            "no exec event for the container's echo among {}",
+            events.len()
+        )
+    });
     let Body::Exec(exec) = &echo.body;
     assert_eq!(exec.argv, ["/bin/echo", marker.as_str()]);
-    assert_eq!(echo.task.cgroup_id, cgroup_id, "the container's cgroup v2 inode");
-    assert_eq!(echo.task.ppid, init_pid, "the container's shell is the parent");
+    assert_eq!(
+        echo.task.cgroup_id, cgroup_id,
+        "the container's cgroup v2 inode"
+    );
+    assert_eq!(
+        echo.task.ppid, init_pid,
+        "the container's shell is the parent"
+    );
     assert_eq!((echo.task.uid, echo.task.gid), (1234, 5678));
 
     // The container's first program, exec'd by runc init, is in the cgroup too.
@@ -50,5 +59,9 @@ async fn exec_in_a_container_carries_its_cgroup() {
     let Body::Exec(exec) = &shell.body;
     assert_eq!(exec.argv, ["/bin/sh", "-c", script.as_str()]);
     assert_eq!(shell.task.cgroup_id, cgroup_id);
-    assert_ne!(cgroup_id, own_cgroup_id(), "the container is not in our cgroup");
+    assert_ne!(
+        cgroup_id,
+        own_cgroup_id(),
+        "the container is not in our cgroup"
+    );
 }

@@ -1,12 +1,7 @@
 //! Exec events from real processes on this kernel: argv, parent, credentials and
 //! cgroup, truncation of oversized arguments and paths, and execveat(2).
 
-use std::{
-    ffi::CString,
-    os::unix::process::CommandExt as _,
-    process::Command,
-    time::Duration,
-};
+use std::{ffi::CString, os::unix::process::CommandExt as _, process::Command, time::Duration};
 
 use sensor::event::{Body, Event};
 use sensor_common::event::{ARGS_LEN, FILENAME_LEN};
@@ -49,11 +44,18 @@ async fn child_exec_reports_argv_parent_credentials_and_cgroup() {
     assert_eq!(exec.argv, ["/bin/echo", marker.as_str(), "two words", ""]);
     assert_eq!(exec.exepath, "/bin/echo");
     assert_eq!(event.task.comm, "echo");
-    assert_eq!(event.task.ppid, std::process::id(), "the test process is the parent");
+    assert_eq!(
+        event.task.ppid,
+        std::process::id(),
+        "the test process is the parent"
+    );
     assert_eq!((event.task.uid, event.task.gid), (4242, 4343));
     assert_eq!(event.task.pid, event.task.tid);
     assert_eq!(event.task.cgroup_id, own_cgroup_id());
-    assert!(event.truncated.is_empty() && event.unreadable.is_empty(), "{event:?}");
+    assert!(
+        event.truncated.is_empty() && event.unreadable.is_empty(),
+        "{event:?}"
+    );
 }
 
 #[tokio::test]
@@ -72,7 +74,10 @@ async fn oversized_argv_and_path_are_cut_and_flagged() {
     std::fs::copy("/bin/true", &exe).expect("copying /bin/true");
     assert!(exe.as_os_str().len() > FILENAME_LEN);
     let huge = "x".repeat(ARGS_LEN * 2);
-    let status = Command::new(&exe).arg(&huge).status().expect("running the deep true");
+    let status = Command::new(&exe)
+        .arg(&huge)
+        .status()
+        .expect("running the deep true");
     assert!(status.success());
 
     let exe_str = exe.to_string_lossy().into_owned();
@@ -85,7 +90,11 @@ async fn oversized_argv_and_path_are_cut_and_flagged() {
         .find(|e| matches!(&e.body, Body::Exec(x) if exe_str.starts_with(&x.exepath) && x.exepath.len() > 100))
         .expect("an exec event for the deep path");
     let Body::Exec(exec) = &event.body;
-    assert_eq!(exec.exepath.len(), FILENAME_LEN - 1, "cut to the buffer, less its NUL");
+    assert_eq!(
+        exec.exepath.len(),
+        FILENAME_LEN - 1,
+        "cut to the buffer, less its NUL"
+    );
     assert_eq!(event.truncated, ["proc.exepath", "proc.argv"]);
     let joined = exec.argv.join("\0");
     assert_eq!(joined.len(), ARGS_LEN, "cut to exactly the buffer");
@@ -98,7 +107,8 @@ async fn oversized_argv_and_path_are_cut_and_flagged() {
         .map(|(_, n)| n)
         .sum();
     assert!(truncated >= 2, "truncations are counted: {counts:?}");
-    let _ = std::fs::remove_dir_all(std::env::temp_dir().join(dir.iter().nth(2).expect("a tmp child")));
+    let _ =
+        std::fs::remove_dir_all(std::env::temp_dir().join(dir.iter().nth(2).expect("a tmp child")));
 }
 
 #[tokio::test]

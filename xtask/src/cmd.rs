@@ -15,11 +15,44 @@ pub fn workspace_root() -> PathBuf {
         .unwrap_or_default()
 }
 
-/// `cargo`, as the one running xtask, in the workspace root.
+/// `cargo`, as the one running xtask, in the workspace root, with cargo's bin
+/// directory on PATH: `cargo install` puts bpf-linker there, and rustc must find it.
 pub fn cargo() -> Command {
     let mut command = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
-    command.current_dir(workspace_root());
     command
+        .current_dir(workspace_root())
+        .env("PATH", path_with_cargo_bin());
+    command
+}
+
+/// The nightly toolchain's `cargo`, through rustup: `CARGO` names the stable
+/// toolchain's binary, which does not understand `+nightly`.
+pub fn nightly_cargo() -> Command {
+    let mut command = Command::new("rustup");
+    command
+        .args(["run", "nightly", "cargo"])
+        .current_dir(workspace_root())
+        .env("PATH", path_with_cargo_bin());
+    // Set by the outer cargo for the stable toolchain; they must not leak in.
+    for var in ["RUSTC", "RUSTDOC", "RUSTUP_TOOLCHAIN", "CARGO"] {
+        command.env_remove(var);
+    }
+    command
+}
+
+/// PATH with `$CARGO_HOME/bin` (default `~/.cargo/bin`) in front.
+pub fn path_with_cargo_bin() -> std::ffi::OsString {
+    let cargo_home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cargo")));
+    let mut dirs: Vec<PathBuf> = cargo_home
+        .map(|home| home.join("bin"))
+        .into_iter()
+        .collect();
+    if let Some(path) = std::env::var_os("PATH") {
+        dirs.extend(std::env::split_paths(&path));
+    }
+    std::env::join_paths(dirs).unwrap_or_default()
 }
 
 /// Whether we run as root.

@@ -13,7 +13,7 @@ mod setup;
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 
-use cmd::{cargo, is_root, run, workspace_root};
+use cmd::{cargo, is_root, nightly_cargo, run, workspace_root};
 
 #[derive(Parser)]
 #[command(name = "cargo xtask")]
@@ -84,22 +84,19 @@ fn test() -> Result<()> {
         "warnings",
     ]))?;
     // The kernel programs only build for the BPF target, with nightly.
-    run(cargo()
-        .current_dir(workspace_root().join("sensor-ebpf"))
-        .args([
-            "+nightly",
-            "clippy",
-            "--package",
-            "sensor-ebpf",
-            "--release",
-            "--target",
-            "bpfel-unknown-none",
-            "-Z",
-            "build-std=core",
-            "--",
-            "-D",
-            "warnings",
-        ]))?;
+    run(nightly_cargo().args([
+        "clippy",
+        "--package",
+        "sensor-ebpf",
+        "--release",
+        "--target",
+        "bpfel-unknown-none",
+        "-Z",
+        "build-std=core",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
     // Unprivileged tests first: they say what is wrong fastest.
     run(cargo().args([
         "test",
@@ -113,8 +110,14 @@ fn test() -> Result<()> {
     // time: each attaches its own sensor, and the wakeup test counts what it sees.
     run(cargo().args(["build", "--package", "sensor"]))?;
     let mut e2e = cargo();
-    e2e.args(["test", "--package", "sensor-tests", "--", "--test-threads=1"])
-        .env("SENSOR_BIN", workspace_root().join("target/debug/sensor"));
+    e2e.args([
+        "test",
+        "--package",
+        "sensor-tests",
+        "--",
+        "--test-threads=1",
+    ])
+    .env("SENSOR_BIN", workspace_root().join("target/debug/sensor"));
     if !is_root() {
         eprintln!(
             "xtask: not root: the end-to-end tests need root (or CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN); they will say so"

@@ -6,7 +6,7 @@ use std::process::Command;
 
 use anyhow::{Context as _, Result, bail};
 
-use crate::cmd::{is_root, output, run};
+use crate::cmd::{is_root, output, path_with_cargo_bin, run};
 
 /// The bpf-linker release known to work with the nightly toolchain's LLVM here.
 const BPF_LINKER_VERSION: &str = "0.10.0";
@@ -50,9 +50,13 @@ fn nightly_rust_src() -> Result<()> {
         ]))
         .context("cannot install the nightly toolchain, which builds the eBPF programs")?;
     }
-    let installed = output(rustup().args(["component", "list", "--toolchain", "nightly", "--installed"]))
-        .unwrap_or_default();
-    if !installed.lines().any(|line| line.trim().starts_with("rust-src")) {
+    let installed =
+        output(rustup().args(["component", "list", "--toolchain", "nightly", "--installed"]))
+            .unwrap_or_default();
+    if !installed
+        .lines()
+        .any(|line| line.trim().starts_with("rust-src"))
+    {
         run(rustup().args(["component", "add", "rust-src", "--toolchain", "nightly"]))
             .context("cannot add rust-src to the nightly toolchain (needed for -Z build-std)")?;
     }
@@ -68,7 +72,12 @@ fn llvm_major(rustc_vv: &str) -> Option<u32> {
 }
 
 fn bpf_linker() -> Result<()> {
-    let version = output(Command::new("bpf-linker").arg("--version")).unwrap_or_default();
+    let version = output(
+        Command::new("bpf-linker")
+            .arg("--version")
+            .env("PATH", path_with_cargo_bin()),
+    )
+    .unwrap_or_default();
     if version.split_whitespace().nth(1) != Some(BPF_LINKER_VERSION) {
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
         run(Command::new(cargo).args([
@@ -84,7 +93,9 @@ fn bpf_linker() -> Result<()> {
         Some(other) => eprintln!(
             "xtask: setup: warning: nightly uses LLVM {other}, but bpf-linker {BPF_LINKER_VERSION} was verified with LLVM {VERIFIED_LLVM_MAJOR}; if linking the eBPF object fails, install a bpf-linker release built for LLVM {other}"
         ),
-        None => eprintln!("xtask: setup: warning: cannot tell the nightly toolchain's LLVM version"),
+        None => {
+            eprintln!("xtask: setup: warning: cannot tell the nightly toolchain's LLVM version")
+        }
     }
     eprintln!("xtask: setup: bpf-linker {BPF_LINKER_VERSION}: ok");
     Ok(())
@@ -96,7 +107,8 @@ fn debian_packages() -> Result<()> {
         .iter()
         .filter(|(package, binary)| {
             if has_dpkg {
-                let status = output(Command::new("dpkg-query").args(["-W", "-f=${Status}", package]));
+                let status =
+                    output(Command::new("dpkg-query").args(["-W", "-f=${Status}", package]));
                 status.as_deref() != Some("install ok installed")
             } else {
                 output(Command::new("which").arg(binary)).is_none()
@@ -134,7 +146,10 @@ fn debian_packages() -> Result<()> {
             missing.join(", ")
         )
     })?;
-    eprintln!("xtask: setup: Debian packages installed: {}", missing.join(", "));
+    eprintln!(
+        "xtask: setup: Debian packages installed: {}",
+        missing.join(", ")
+    );
     Ok(())
 }
 

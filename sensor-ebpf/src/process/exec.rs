@@ -46,7 +46,10 @@ fn try_sched_process_exec(ctx: &TracePointContext) -> Result<(), i32> {
     let offsets = maps::offsets();
     if offsets.task_mm == 0 {
         // The agent always sets the offsets; reaching this is a loader bug.
-        error!(ctx, "kernel offsets were not set at load; exec events are incomplete");
+        error!(
+            ctx,
+            "kernel offsets were not set at load; exec events are incomplete"
+        );
     }
     let Some(mut entry) = EVENTS.reserve::<ExecEvent>(0) else {
         count(EventKind::Exec, DropReason::RingFull);
@@ -79,11 +82,7 @@ fn read_filename(ctx: &TracePointContext, event: &mut ExecEvent) {
     let full_len = (loc >> 16) as usize;
     // SAFETY: the helper checks the source address and bounds the copy by the size.
     let copied = unsafe {
-        bpf_probe_read_kernel_str(
-            event.filename.as_mut_ptr().cast(),
-            FILENAME_LEN as u32,
-            src,
-        )
+        bpf_probe_read_kernel_str(event.filename.as_mut_ptr().cast(), FILENAME_LEN as u32, src)
     };
     if copied <= 0 {
         event.filename_len = 0;
@@ -126,7 +125,10 @@ fn read_args(event: &mut ExecEvent) {
             count(EventKind::Exec, DropReason::Truncated);
         }
         // SAFETY: the helper checks the source; the size is the buffer's.
-        (unsafe { bpf_probe_read_user(dst, ARGS_LEN as u32, src) }, ARGS_LEN as u32)
+        (
+            unsafe { bpf_probe_read_user(dst, ARGS_LEN as u32, src) },
+            ARGS_LEN as u32,
+        )
     } else {
         let n = (len as u32) & (ARGS_LEN as u32 - 1);
         // SAFETY: as above; n < ARGS_LEN.

@@ -12,7 +12,11 @@ pub(super) fn run(json: bool) -> anyhow::Result<()> {
         return Ok(());
     }
     let width = CATALOGUE.iter().map(|f| f.name.len()).max().unwrap_or(0);
-    writeln!(out, "{:width$}  {:6}  {:5}  DESCRIPTION", "FIELD", "TYPE", "FALCO")?;
+    writeln!(
+        out,
+        "{:width$}  {:6}  {:5}  DESCRIPTION",
+        "FIELD", "TYPE", "FALCO"
+    )?;
     for field in CATALOGUE {
         let ty = serde_json::to_value(field.ty)?;
         writeln!(

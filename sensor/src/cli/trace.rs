@@ -39,9 +39,7 @@ impl TraceArgs {
             WakeupPolicy::EveryEvent
         } else {
             WakeupPolicy::Batched {
-                bytes: self
-                    .wakeup_bytes
-                    .unwrap_or(u64::from(self.ring_bytes / 8)),
+                bytes: self.wakeup_bytes.unwrap_or(u64::from(self.ring_bytes / 8)),
             }
         };
         KernelConfig {
@@ -157,7 +155,10 @@ fn report_drops(
 }
 
 fn boot_ns_now() -> u64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
     // SAFETY: valid out-pointer; CLOCK_BOOTTIME always exists on Linux.
     unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut ts) };
     (ts.tv_sec as u64) * 1_000_000_000 + ts.tv_nsec as u64

@@ -13,7 +13,10 @@ pub struct BootClock {
 }
 
 fn now_ns(clock: libc::clockid_t) -> i128 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
     // SAFETY: `ts` is a valid out-pointer; both clocks exist on every Linux kernel
     // this sensor supports, so the call cannot fail.
     unsafe { libc::clock_gettime(clock, &mut ts) };

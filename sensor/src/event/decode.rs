@@ -61,7 +61,10 @@ fn read<T: Copy>(bytes: &[u8]) -> T {
 
 /// The bytes before the first NUL.
 fn until_nul(bytes: &[u8]) -> &[u8] {
-    bytes.iter().position(|&b| b == 0).map_or(bytes, |end| &bytes[..end])
+    bytes
+        .iter()
+        .position(|&b| b == 0)
+        .map_or(bytes, |end| &bytes[..end])
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -219,10 +222,16 @@ mod tests {
     fn short_buffers_are_errors() {
         let bytes = exec_bytes(0, b"/bin/ls", b"ls\0");
         for len in [0, 1, size_of::<EventHeader>() - 1] {
-            assert!(matches!(decode(&bytes[..len]), Err(DecodeError::ShortHeader { .. })));
+            assert!(matches!(
+                decode(&bytes[..len]),
+                Err(DecodeError::ShortHeader { .. })
+            ));
         }
         for len in [size_of::<EventHeader>(), bytes.len() - 1] {
-            assert!(matches!(decode(&bytes[..len]), Err(DecodeError::ShortRecord { .. })));
+            assert!(matches!(
+                decode(&bytes[..len]),
+                Err(DecodeError::ShortRecord { .. })
+            ));
         }
     }
 
@@ -249,7 +258,11 @@ mod tests {
     #[test]
     fn truncation_and_unreadable_fields_are_reported() {
         let full = vec![b'a'; ARGS_LEN];
-        let bytes = exec_bytes(flags::ARGS_TRUNCATED | flags::FILENAME_TRUNCATED, b"/x", &full);
+        let bytes = exec_bytes(
+            flags::ARGS_TRUNCATED | flags::FILENAME_TRUNCATED,
+            b"/x",
+            &full,
+        );
         let event = decode(&bytes).expect("valid record");
         assert_eq!(event.truncated, [fields::PROC_EXEPATH, fields::PROC_ARGV]);
         let Body::Exec(exec) = event.body;

@@ -3,8 +3,11 @@
 use aya::maps::{MapData, PerCpuArray};
 use sensor_common::{DropReason, EventKind, counters::counter_slot};
 
+/// A counter slot: an event kind and a reason.
+pub type Slot = (EventKind, DropReason);
+
 /// Every (kind, reason) slot the kernel counts in.
-pub const SLOTS: &[(EventKind, DropReason)] = &[
+pub const SLOTS: &[Slot] = &[
     (EventKind::Exec, DropReason::RingFull),
     (EventKind::Exec, DropReason::ReadFailed),
     (EventKind::Exec, DropReason::Truncated),
@@ -21,7 +24,7 @@ impl DropCounters {
     }
 
     /// The total over all CPUs for each slot, in [`SLOTS`] order.
-    pub fn read(&self) -> Result<Vec<((EventKind, DropReason), u64)>, aya::maps::MapError> {
+    pub fn read(&self) -> Result<Vec<(Slot, u64)>, aya::maps::MapError> {
         SLOTS
             .iter()
             .map(|&(kind, reason)| {
@@ -54,11 +57,7 @@ pub struct DropTracker {
 
 impl DropTracker {
     /// Compares the kernel totals and the agent's decode errors with the last call.
-    pub fn update(
-        &mut self,
-        kernel: &[((EventKind, DropReason), u64)],
-        decode_errors: u64,
-    ) -> Vec<DropDelta> {
+    pub fn update(&mut self, kernel: &[(Slot, u64)], decode_errors: u64) -> Vec<DropDelta> {
         self.last.resize(kernel.len(), 0);
         let mut deltas = Vec::new();
         for (last, &((kind, reason), total)) in self.last.iter_mut().zip(kernel) {

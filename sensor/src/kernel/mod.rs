@@ -69,7 +69,7 @@ pub enum LoadError {
     Config(String),
     /// The eBPF object could not be loaded.
     #[error("loading the eBPF object failed")]
-    Load(#[source] aya::EbpfError),
+    Load(#[source] Box<aya::EbpfError>),
     /// A program could not be loaded or attached.
     #[error("program {program} ({category}:{name}) could not be loaded and attached")]
     Program {
@@ -81,7 +81,7 @@ pub enum LoadError {
         name: &'static str,
         /// The cause.
         #[source]
-        source: aya::programs::ProgramError,
+        source: Box<aya::programs::ProgramError>,
     },
     /// A map of the object is missing or of the wrong type.
     #[error("map {map} is missing from the eBPF object or has the wrong type")]
@@ -131,7 +131,7 @@ impl KernelSensor {
             .override_global(globals::WAKEUP_BYTES, &wakeup, true)
             .map_max_entries("EVENTS", ring_bytes)
             .load(EBPF_OBJECT)
-            .map_err(LoadError::Load)?;
+            .map_err(|e| LoadError::Load(Box::new(e)))?;
         start_kernel_logger(&mut ebpf);
         let attached = attach_probes(&mut ebpf)?;
 
@@ -191,7 +191,7 @@ fn attach_probes(ebpf: &mut Ebpf) -> Result<Vec<&'static str>, LoadError> {
             program: probe.program,
             category: probe.category,
             name: probe.name,
-            source,
+            source: Box::new(source),
         };
         let program: &mut TracePoint = ebpf
             .program_mut(probe.program)

@@ -36,16 +36,19 @@ pub enum PreflightError {
 
 /// The effective capability set of this process.
 fn effective_caps() -> Result<u64, PreflightError> {
-    let status = std::fs::read_to_string("/proc/self/status").map_err(|e| PreflightError::Status {
-        reason: e.to_string(),
-    })?;
+    let status =
+        std::fs::read_to_string("/proc/self/status").map_err(|e| PreflightError::Status {
+            reason: e.to_string(),
+        })?;
     parse_cap_eff(&status).ok_or_else(|| PreflightError::Status {
         reason: "no parsable CapEff line".into(),
     })
 }
 
 fn parse_cap_eff(status: &str) -> Option<u64> {
-    let hex = status.lines().find_map(|line| line.strip_prefix("CapEff:"))?;
+    let hex = status
+        .lines()
+        .find_map(|line| line.strip_prefix("CapEff:"))?;
     u64::from_str_radix(hex.trim(), 16).ok()
 }
 
@@ -85,10 +88,7 @@ mod tests {
         let status = "Name:\tx\nCapEff:\t000001fffeffffff\n";
         let caps = parse_cap_eff(status).expect("parses");
         assert!(missing_caps(caps).is_empty());
-        assert_eq!(
-            missing_caps(1 << CAP_SYS_ADMIN),
-            ["CAP_BPF", "CAP_PERFMON"]
-        );
+        assert_eq!(missing_caps(1 << CAP_SYS_ADMIN), ["CAP_BPF", "CAP_PERFMON"]);
         assert_eq!(missing_caps(0).len(), 3);
         assert_eq!(parse_cap_eff("CapEff:\tzz\n"), None);
         assert_eq!(parse_cap_eff(""), None);

@@ -10,7 +10,9 @@ pub const TRACEFS: &str = "/sys/kernel/tracing";
 #[derive(Debug, thiserror::Error)]
 pub enum TracefsError {
     /// tracefs was not mounted and mounting it failed.
-    #[error("tracefs is not mounted at {TRACEFS} and mounting it failed: {source}; mount it with `mount -t tracefs nodev {TRACEFS}`")]
+    #[error(
+        "tracefs is not mounted at {TRACEFS} and mounting it failed: {source}; mount it with `mount -t tracefs nodev {TRACEFS}`"
+    )]
     Mount {
         /// The mount(2) error.
         #[source]
@@ -36,7 +38,9 @@ pub enum TracefsError {
         source: io::Error,
     },
     /// A tracepoint's record layout differs from what the programs expect.
-    #[error("tracepoint {category}:{name} has field {field} at offset {found:?}, but the sensor's programs read it at {expected}")]
+    #[error(
+        "tracepoint {category}:{name} has field {field} at offset {found:?}, but the sensor's programs read it at {expected}"
+    )]
     Layout {
         /// Tracepoint category.
         category: String,
@@ -57,7 +61,10 @@ fn is_mounted() -> bool {
             // "... mount-point ... - fstype source options"
             let mut fields = line.split(' ');
             let mount_point = fields.nth(4);
-            let fstype = line.split(" - ").nth(1).and_then(|rest| rest.split(' ').next());
+            let fstype = line
+                .split(" - ")
+                .nth(1)
+                .and_then(|rest| rest.split(' ').next());
             mount_point == Some(TRACEFS) && fstype == Some("tracefs")
         })
     })
@@ -89,7 +96,10 @@ pub fn ensure_mounted() -> Result<bool, TracefsError> {
 
 /// The directory of a tracepoint; present only if this kernel has it.
 pub fn event_dir(category: &str, name: &str) -> PathBuf {
-    PathBuf::from(TRACEFS).join("events").join(category).join(name)
+    PathBuf::from(TRACEFS)
+        .join("events")
+        .join(category)
+        .join(name)
 }
 
 /// Whether this kernel has the tracepoint.
@@ -107,7 +117,12 @@ fn field_offset(format: &str, field: &str) -> Option<usize> {
         if name != field {
             return None;
         }
-        rest.trim().strip_prefix("offset:")?.split(';').next()?.parse().ok()
+        rest.trim()
+            .strip_prefix("offset:")?
+            .split(';')
+            .next()?
+            .parse()
+            .ok()
     })
 }
 
@@ -120,13 +135,14 @@ pub fn check_layout(
     if fields.is_empty() {
         return Ok(());
     }
-    let format = fs::read_to_string(event_dir(category, name).join("format")).map_err(|source| {
-        TracefsError::Format {
-            category: category.into(),
-            name: name.into(),
-            source,
-        }
-    })?;
+    let format =
+        fs::read_to_string(event_dir(category, name).join("format")).map_err(|source| {
+            TracefsError::Format {
+                category: category.into(),
+                name: name.into(),
+                source,
+            }
+        })?;
     for &(field, expected) in fields {
         let found = field_offset(&format, field);
         if found != Some(expected) {

@@ -59,7 +59,10 @@ pub fn drop_report(
     let mut obj = Map::new();
     obj.insert(f::EVT_TYPE.into(), "drop".into());
     time(&mut obj, clock, boot_ns);
-    obj.insert(f::DROP_KIND.into(), kind.map_or("unknown", kind_name).into());
+    obj.insert(
+        f::DROP_KIND.into(),
+        kind.map_or("unknown", kind_name).into(),
+    );
     obj.insert(f::DROP_REASON.into(), reason.into());
     obj.insert(f::DROP_COUNT.into(), json!(count));
     obj.insert(f::DROP_TOTAL.into(), json!(total));
@@ -126,7 +129,12 @@ mod tests {
         assert_eq!(value[f::PROC_ARGV], json!(["cat", "/etc/shadow", "a b"]));
         assert_eq!(value[f::EVT_UNREADABLE], json!(["proc.ppid"]));
         assert!(value.get(f::EVT_TRUNCATED).is_none());
-        assert!(value[f::EVT_TIME].as_str().expect("a string").ends_with('Z'));
+        assert!(
+            value[f::EVT_TIME]
+                .as_str()
+                .expect("a string")
+                .ends_with('Z')
+        );
 
         let bare = event(&exec_event(&[]), &clock);
         assert_eq!(bare[f::PROC_CMDLINE], "cat");

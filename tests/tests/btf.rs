@@ -1,0 +1,33 @@
+//! Kernel struct offsets come from this kernel's BTF, and bad BTF is an error.
+
+use sensor::kernel::btf::{BtfError, offsets_from};
+
+#[test]
+fn offsets_come_from_the_running_kernels_btf() {
+    let raw = std::fs::read(sensor::kernel::preflight::VMLINUX_BTF)
+        .expect("this kernel publishes BTF at /sys/kernel/btf/vmlinux");
+    let offsets = offsets_from(&raw).expect("the offsets the programs need are in BTF");
+    // Facts of the layout that hold on every kernel, whatever the offsets are:
+    // `unsigned long arg_start, arg_end;` are declared together in mm_struct, and
+    // task_struct holds tgid, real_parent and mm at distinct non-zero offsets.
+    assert_eq!(offsets.mm_arg_end, offsets.mm_arg_start + 8, "{offsets:?}");
+    assert!(offsets.mm_arg_start > 0);
+    let task = [offsets.task_tgid, offsets.task_real_parent, offsets.task_mm];
+    assert!(
+        task.iter().all(|&o| o > 0 && o.is_multiple_of(4)),
+        "{offsets:?}"
+    );
+    assert!(offsets.task_real_parent.is_multiple_of(8) && offsets.task_mm.is_multiple_of(8));
+    assert_ne!(offsets.task_real_parent, offsets.task_mm);
+}
+
+#[test]
+fn garbage_btf_is_an_error_not_a_panic() {
+    for raw in [&b""[..], b"\x9f\xeb\x01\x00garbage", &[0xff; 64]] {
+        let result = std::panic::catch_unwind(|| offsets_from(raw));
+        assert!(
+            matches!(result, Ok(Err(BtfError::Parse { .. }))),
+            "garbage {raw:?} must give a parse error"
+        );
+    }
+}

@@ -1,0 +1,221 @@
+//! `sensor trace` as a user runs it: JSON lines with the catalogue's field names,
+//! a clean detach on SIGINT and SIGTERM, and a clear error without privileges.
+
+use std::{
+    io::{BufRead as _, BufReader},
+    os::unix::process::CommandExt as _,
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    sync::mpsc,
+    time::{Duration, Instant},
+};
+
+use sensor_tests::{can_load_ebpf, nonce};
+use serde_json::Value;
+
+/// The `sensor` binary: `SENSOR_BIN` (set by `cargo xtask test`), else next to the
+/// test binary's directory.
+fn sensor_bin() -> PathBuf {
+    if let Some(bin) = std::env::var_os("SENSOR_BIN") {
+        return bin.into();
+    }
+    let exe = std::env::current_exe().expect("the test's own path");
+    let bin = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .map(|dir| dir.join("sensor"))
+        .expect("a target directory");
+    assert!(
+        bin.exists(),
+        "{} is missing: run `cargo build -p sensor` first, or use `cargo xtask test`",
+        bin.display()
+    );
+    bin
+}
+
+/// Programs of ours loaded in the kernel now (kernel names are cut to 15 bytes).
+fn loaded_exec_programs() -> usize {
+    aya::programs::loaded_programs()
+        .filter_map(Result::ok)
+        .filter(|p| p.name_as_str() == Some("sched_process_e"))
+        .count()
+}
+
+/// Starts `sensor trace`; returns it once it logs that it is tracing, with a
+/// channel of its stdout lines.
+fn start_trace() -> (Child, mpsc::Receiver<String>) {
+    let mut child = Command::new(sensor_bin())
+        .arg("trace")
+        .args(["--poll-ms", "20"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starting sensor trace");
+    let stderr = BufReader::new(child.stderr.take().expect("piped stderr"));
+    let (ready_tx, ready_rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in stderr.lines().map_while(Result::ok) {
+            eprintln!("sensor: {line}");
+            if line.contains("tracing; stop with") {
+                let _ = ready_tx.send(());
+            }
+        }
+    });
+    let stdout = BufReader::new(child.stdout.take().expect("piped stdout"));
+    let (line_tx, line_rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in stdout.lines().map_while(Result::ok) {
+            if line_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    ready_rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("sensor trace did not start within 30 s");
+    (child, line_rx)
+}
+
+fn wait_exit(child: &mut Child, timeout: Duration) -> std::process::ExitStatus {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(status) = child.try_wait().expect("waiting for sensor") {
+            return status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "sensor did not exit within {timeout:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn stops_cleanly_on(signal: libc::c_int) {
+    let before = loaded_exec_programs();
+    let (mut child, lines) = start_trace();
+    assert_eq!(
+        loaded_exec_programs(),
+        before + 1,
+        "sensor trace loaded its program"
+    );
+
+    let marker = nonce("cli");
+    let status = Command::new("/bin/echo")
+        .arg(&marker)
+        .output()
+        .expect("echo");
+    assert!(status.status.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let event = loop {
+        let line = lines
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .expect("an event line for our echo");
+        let value: Value =
+            serde_json::from_str(&line).unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}"));
+        if value["proc.argv"][1] == marker.as_str() {
+            break value;
+        }
+    };
+    let object = event.as_object().expect("an object");
+    for key in object.keys() {
+        assert!(
+            sensor::fields::find(key).is_some(),
+            "{key} is not in the catalogue"
+        );
+    }
+    assert_eq!(event["evt.type"], "execve");
+    assert_eq!(event["proc.name"], "echo");
+    assert_eq!(event["proc.exepath"], "/bin/echo");
+    assert_eq!(event["proc.cmdline"], format!("echo {marker}"));
+    assert_eq!(event["proc.ppid"], std::process::id());
+    assert!(
+        event["evt.rawtime"]
+            .as_u64()
+            .is_some_and(|t| t > 1_600_000_000_000_000_000)
+    );
+
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, signal) };
+    let status = wait_exit(&mut child, Duration::from_secs(10));
+    assert!(
+        status.success(),
+        "sensor trace exits 0 on signal {signal}: {status}"
+    );
+    assert_eq!(
+        loaded_exec_programs(),
+        before,
+        "sensor trace detached its program"
+    );
+}
+
+#[test]
+fn trace_prints_json_lines_and_detaches_on_sigint() {
+    if !can_load_ebpf("trace_sigint") {
+        return;
+    }
+    stops_cleanly_on(libc::SIGINT);
+}
+
+#[test]
+fn trace_detaches_on_sigterm() {
+    if !can_load_ebpf("trace_sigterm") {
+        return;
+    }
+    stops_cleanly_on(libc::SIGTERM);
+}
+
+#[test]
+fn trace_without_privileges_says_what_is_missing() {
+    if !can_load_ebpf("trace_unprivileged") {
+        return;
+    }
+    // As root, run the sensor as `nobody`: setuid drops every capability.
+    let out = Command::new(sensor_bin())
+        .arg("trace")
+        .uid(65534)
+        .gid(65534)
+        .output()
+        .expect("running sensor as nobody");
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("missing capabilities CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("run the sensor as root"), "{stderr}");
+    assert!(out.stdout.is_empty(), "no events without privileges");
+}
+
+#[test]
+fn fields_prints_the_catalogue() {
+    let out = Command::new(sensor_bin())
+        .args(["fields", "--json"])
+        .output()
+        .expect("running sensor fields");
+    assert!(out.status.success());
+    let fields: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let names: Vec<&str> = fields
+        .as_array()
+        .expect("an array")
+        .iter()
+        .filter_map(|f| f["name"].as_str())
+        .collect();
+    assert_eq!(names.len(), sensor::fields::CATALOGUE.len());
+    for name in [
+        "evt.type",
+        "evt.time",
+        "proc.pid",
+        "proc.cmdline",
+        "user.uid",
+        "cgroup.id",
+    ] {
+        assert!(names.contains(&name), "{name} missing from `sensor fields`");
+    }
+    let table = Command::new(sensor_bin())
+        .arg("fields")
+        .output()
+        .expect("sensor fields");
+    let table = String::from_utf8_lossy(&table.stdout);
+    assert!(table.lines().next().is_some_and(|h| h.starts_with("FIELD")));
+    assert_eq!(table.lines().count(), names.len() + 1);
+}

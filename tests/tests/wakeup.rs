@@ -1,0 +1,84 @@
+//! The ring buffer's wakeup policy: batched wakeups deliver every event with far
+//! fewer user-space wakeups than the kernel's default of one per event.
+
+use std::time::Duration;
+
+use sensor::kernel::{ReaderStats, WakeupPolicy};
+use sensor_tests::{
+    can_load_ebpf, nonce, read_until, start_with, test_config,
+    workload::{is_marked, spawn_execs},
+};
+
+const EXECS: usize = 200;
+
+/// Runs the workload under `policy`; returns the reader's stats and the events seen.
+async fn run(policy: WakeupPolicy) -> (ReaderStats, usize) {
+    let (_sensor, mut reader) = start_with(&test_config(policy));
+    let marker = nonce("wakeup");
+    let mut workload = spawn_execs(EXECS, &marker);
+    let events = read_until(&mut reader, Duration::from_secs(60), |events| {
+        events.iter().filter(|e| is_marked(e, &marker)).count() >= EXECS
+    })
+    .await;
+    assert!(workload.wait().expect("waiting for the workload").success());
+    let seen = events.iter().filter(|e| is_marked(e, &marker)).count();
+    (reader.stats(), seen)
+}
+
+#[tokio::test]
+async fn batched_wakeups_deliver_every_event_with_few_wakeups() {
+    if !can_load_ebpf("wakeup") {
+        return;
+    }
+    // 1 MiB: more than the whole workload writes, so only the timer reads it.
+    let (batched, batched_seen) = run(WakeupPolicy::Batched { bytes: 1 << 20 }).await;
+    let (every, every_seen) = run(WakeupPolicy::EveryEvent).await;
+    eprintln!("batched: {batched:?}\nevery event: {every:?}");
+    assert_eq!(batched_seen, EXECS, "batched policy lost events");
+    assert_eq!(every_seen, EXECS, "per-event policy lost events");
+    assert!(
+        batched.wakeups * 10 <= EXECS as u64,
+        "batched policy woke the reader {} times for {EXECS} events",
+        batched.wakeups
+    );
+    assert!(
+        every.wakeups >= EXECS as u64 / 2,
+        "the kernel's default should wake the reader about once per event, got {}",
+        every.wakeups
+    );
+}
+
+#[tokio::test]
+async fn threshold_wakes_the_reader_before_the_timer() {
+    if !can_load_ebpf("wakeup_threshold") {
+        return;
+    }
+    // A timer that never fires within the test: only threshold wakeups can deliver.
+    let config = sensor::kernel::KernelConfig {
+        poll_interval: Duration::from_secs(3600),
+        ..test_config(WakeupPolicy::Batched { bytes: 16 * 1024 })
+    };
+    let (_sensor, mut reader) = start_with(&config);
+    let marker = nonce("threshold");
+    let mut workload = spawn_execs(EXECS, &marker);
+    let mut events = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while events.iter().filter(|e| is_marked(e, &marker)).count() < EXECS - 10 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "events stalled below the threshold"
+        );
+        // Bounded by the test's own timeout, not the reader's timer.
+        tokio::time::timeout(Duration::from_secs(30), reader.read_batch(&mut events))
+            .await
+            .expect("a threshold wakeup within 30 s")
+            .expect("reading the ring buffer");
+    }
+    assert!(workload.wait().expect("waiting for the workload").success());
+    let stats = reader.stats();
+    assert_eq!(stats.timer_polls, 0);
+    assert!(
+        stats.wakeups >= 1 && stats.wakeups < EXECS as u64 / 2,
+        "{stats:?}"
+    );
+}
