@@ -16,16 +16,25 @@ pub const ARGS_LEN: usize = 2048;
 pub enum EventKind {
     /// A successful `execve`/`execveat`: the process now runs a new program.
     Exec = 1,
+    /// A new process (not a thread): fork, vfork, clone or clone3. A bare
+    /// [`EventHeader`] describing the child.
+    Fork = 2,
+    /// The last thread of a process exited: an [`ExitEvent`].
+    Exit = 3,
 }
 
 impl EventKind {
-    /// The highest kind number in use; counters are sized from it.
-    pub const MAX: u32 = 1;
+    /// The highest kind number in use; counters and the kind filter are sized from it.
+    pub const MAX: u32 = 3;
+    /// Every kind, in number order.
+    pub const ALL: [EventKind; 3] = [Self::Exec, Self::Fork, Self::Exit];
 
     /// Validates a kind read from kernel bytes.
     pub const fn from_u32(raw: u32) -> Option<Self> {
         match raw {
             1 => Some(Self::Exec),
+            2 => Some(Self::Fork),
+            3 => Some(Self::Exit),
             _ => None,
         }
     }
@@ -89,7 +98,21 @@ pub struct ExecEvent {
     pub args: [u8; ARGS_LEN],
 }
 
+/// A process ended, written at `sched:sched_process_exit` for its last thread.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct ExitEvent {
+    /// Common header; `kind` is [`EventKind::Exit`].
+    pub header: EventHeader,
+    /// The exit status as wait(2) encodes it: `code << 8`, or the signal number
+    /// (bit 7 set if it dumped core).
+    pub exit_code: u32,
+    /// Explicit padding; always zero.
+    pub _pad: u32,
+}
+
 const _: () = assert!(core::mem::size_of::<EventHeader>() == 64);
+const _: () = assert!(core::mem::size_of::<ExitEvent>() == 72);
 const _: () = assert!(core::mem::align_of::<EventHeader>() == 8);
 const _: () = assert!(core::mem::size_of::<ExecEvent>() == 64 + 8 + FILENAME_LEN + ARGS_LEN);
 const _: () = assert!(core::mem::size_of::<ExecEvent>().is_multiple_of(8));

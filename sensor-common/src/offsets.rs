@@ -10,17 +10,23 @@ pub struct KernelOffsets {
     pub task_real_parent: u32,
     /// `task_struct.tgid` (a `pid_t`).
     pub task_tgid: u32,
+    /// `task_struct.pid` (a `pid_t`: the thread id).
+    pub task_pid: u32,
     /// `task_struct.mm` (a `struct mm_struct *`).
     pub task_mm: u32,
+    /// `task_struct.exit_code` (an `int`, wait(2)-status encoded).
+    pub task_exit_code: u32,
+    /// `task_struct.signal` (a `struct signal_struct *`).
+    pub task_signal: u32,
+    /// `signal_struct.live` (an `atomic_t`: threads of the process still running).
+    pub signal_live: u32,
     /// `mm_struct.arg_start` (an `unsigned long`).
     pub mm_arg_start: u32,
     /// `mm_struct.arg_end` (an `unsigned long`).
     pub mm_arg_end: u32,
-    /// Explicit padding; always zero.
-    pub _pad: u32,
 }
 
-const _: () = assert!(core::mem::size_of::<KernelOffsets>() == 24);
+const _: () = assert!(core::mem::size_of::<KernelOffsets>() == 36);
 
 /// Names of the load-time globals in the eBPF object.
 pub mod globals {
@@ -38,4 +44,5 @@ mod pod {
     unsafe impl aya::Pod for super::KernelOffsets {}
     unsafe impl aya::Pod for crate::event::EventHeader {}
     unsafe impl aya::Pod for crate::event::ExecEvent {}
+    unsafe impl aya::Pod for crate::event::ExitEvent {}
 }

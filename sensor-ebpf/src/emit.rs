@@ -11,8 +11,14 @@ use sensor_common::{DropReason, EventHeader, EventKind, counters::counter_slot, 
 
 use crate::{
     kernel,
-    maps::{self, COUNTERS, EVENTS},
+    maps::{self, COUNTERS, EVENTS, KINDS},
 };
+
+/// Whether the agent turned `kind` on.
+#[inline(always)]
+pub fn enabled(kind: EventKind) -> bool {
+    KINDS.get(kind as u32).is_some_and(|on| *on != 0)
+}
 
 /// Adds one to the counter of `kind` and `reason` on this CPU.
 #[inline(always)]

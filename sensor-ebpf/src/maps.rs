@@ -2,9 +2,9 @@
 
 use aya_ebpf::{
     macros::map,
-    maps::{LruHashMap, PerCpuArray, RingBuf},
+    maps::{Array, LruHashMap, PerCpuArray, RingBuf},
 };
-use sensor_common::{COUNTER_SLOTS, KernelOffsets};
+use sensor_common::{COUNTER_SLOTS, EventKind, KernelOffsets};
 
 /// Every event record goes here. The agent may resize it at load time.
 #[map]
@@ -13,6 +13,11 @@ pub static EVENTS: RingBuf = RingBuf::with_byte_size(8 * 1024 * 1024, 0);
 /// Per-CPU counts of records lost or cut, by kind and reason (see `sensor_common::counters`).
 #[map]
 pub static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(COUNTER_SLOTS, 0);
+
+/// Which event kinds are on, indexed by kind number (non-zero = on). The agent
+/// writes it at start and whenever its configuration changes.
+#[map]
+pub static KINDS: Array<u32> = Array::with_max_entries(EventKind::MAX + 1, 0);
 
 /// Threads inside `execveat(2)`, keyed by thread id, so the exec event can say which
 /// syscall it came through. LRU so that a missed exit can never fill it.
@@ -29,10 +34,13 @@ pub static EXECVEAT_INFLIGHT: LruHashMap<u32, u32> = LruHashMap::with_max_entrie
 static OFFSETS: KernelOffsets = KernelOffsets {
     task_real_parent: 0,
     task_tgid: 0,
+    task_pid: 0,
     task_mm: 0,
+    task_exit_code: 0,
+    task_signal: 0,
+    signal_live: 0,
     mm_arg_start: 0,
     mm_arg_end: 0,
-    _pad: 0,
 };
 
 /// Unread bytes in `EVENTS` from which a record wakes the reader; 0 = kernel default.

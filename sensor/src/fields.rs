@@ -47,7 +47,7 @@ macro_rules! catalogue {
 catalogue! {
     /// `evt.type`
     EVT_TYPE = "evt.type", String, true,
-        "Event type: the syscall name (execve, execveat), or `drop` for a report of lost records.";
+        "Event type: execve or execveat (a program started), clone (a process started, by fork, vfork, clone or clone3; proc.* is the child), procexit (a process ended), or drop (records lost or cut).";
     /// `evt.time`
     EVT_TIME = "evt.time", String, true,
         "Event time, RFC 3339 in UTC with nanoseconds.";
@@ -96,6 +96,12 @@ catalogue! {
     /// `cgroup.id`
     CGROUP_ID = "cgroup.id", Uint, false,
         "Id of the process's cgroup v2: the inode number of its cgroup directory.";
+    /// `exit.code`
+    EXIT_CODE = "exit.code", Uint, false,
+        "In a procexit event: the exit code, when the process exited by itself.";
+    /// `exit.signal`
+    EXIT_SIGNAL = "exit.signal", Uint, false,
+        "In a procexit event: the number of the signal that killed the process.";
     /// `drop.kind`
     DROP_KIND = "drop.kind", String, false,
         "In a `drop` event: the kind of record that was lost or cut.";

@@ -11,7 +11,7 @@ pub mod workload;
 use std::time::{Duration, Instant};
 
 use sensor::{
-    event::Event,
+    event::{Body, Event, Exec},
     kernel::{EventReader, KernelConfig, KernelSensor, WakeupPolicy, preflight},
 };
 
@@ -73,4 +73,17 @@ pub fn nonce(label: &str) -> String {
         .map(|d| d.as_nanos())
         .unwrap_or_default();
     format!("{label}-{}-{nanos}", std::process::id())
+}
+
+/// The exec part of an event, if it is an exec.
+pub fn exec_of(event: &Event) -> Option<&Exec> {
+    match &event.body {
+        Body::Exec(exec) => Some(exec),
+        _ => None,
+    }
+}
+
+/// The argv of an exec event; empty for other events.
+pub fn argv(event: &Event) -> &[String] {
+    exec_of(event).map_or(&[], |exec| exec.argv.as_slice())
 }

@@ -16,6 +16,7 @@ pub fn spawn_execs(count: usize, marker: &str) -> Child {
 
 /// Whether an event is one of the workload's execs.
 pub fn is_marked(event: &sensor::event::Event, marker: &str) -> bool {
-    let sensor::event::Body::Exec(exec) = &event.body;
-    exec.argv.get(1).is_some_and(|arg| arg == marker) && exec.exepath == "/bin/true"
+    crate::exec_of(event).is_some_and(|exec| {
+        exec.argv.get(1).is_some_and(|arg| arg == marker) && exec.exepath == "/bin/true"
+    })
 }

@@ -10,6 +10,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+use sensor::kernel::probes::PROBES;
 use sensor_tests::{can_load_ebpf, nonce};
 use serde_json::Value;
 
@@ -33,20 +34,35 @@ fn sensor_bin() -> PathBuf {
     bin
 }
 
-/// Programs of ours loaded in the kernel now (kernel names are cut to 15 bytes).
-fn loaded_exec_programs() -> usize {
+/// Programs with the names of ours loaded in the kernel now (the kernel keeps the
+/// first 15 bytes of a name).
+fn loaded_programs_of_ours() -> usize {
+    let ours: Vec<&str> = PROBES
+        .iter()
+        .map(|p| &p.program[..p.program.len().min(15)])
+        .collect();
     aya::programs::loaded_programs()
         .filter_map(Result::ok)
-        .filter(|p| p.name_as_str() == Some("sched_process_e"))
+        .filter(|p| p.name_as_str().is_some_and(|name| ours.contains(&name)))
         .count()
+}
+
+/// Kills the sensor if a test fails while it runs, so no sensor outlives its test.
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 /// Starts `sensor trace`; returns it once it logs that it is tracing, with a
 /// channel of its stdout lines.
-fn start_trace() -> (Child, mpsc::Receiver<String>) {
+fn start_trace(args: &[&str]) -> (Child, mpsc::Receiver<String>) {
     let mut child = Command::new(sensor_bin())
         .arg("trace")
-        .args(["--poll-ms", "20"])
+        .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -91,12 +107,13 @@ fn wait_exit(child: &mut Child, timeout: Duration) -> std::process::ExitStatus {
 }
 
 fn stops_cleanly_on(signal: libc::c_int) {
-    let before = loaded_exec_programs();
-    let (mut child, lines) = start_trace();
+    let before = loaded_programs_of_ours();
+    let (child, lines) = start_trace(&["--poll-ms", "20"]);
+    let mut child = KillOnDrop(child);
     assert_eq!(
-        loaded_exec_programs(),
-        before + 1,
-        "sensor trace loaded its program"
+        loaded_programs_of_ours(),
+        before + PROBES.len(),
+        "sensor trace loaded its programs"
     );
 
     let marker = nonce("cli");
@@ -135,16 +152,21 @@ fn stops_cleanly_on(signal: libc::c_int) {
     );
 
     // SAFETY: signalling our own child.
-    unsafe { libc::kill(child.id() as i32, signal) };
-    let status = wait_exit(&mut child, Duration::from_secs(10));
+    unsafe { libc::kill(child.0.id() as i32, signal) };
+    let status = wait_exit(&mut child.0, Duration::from_secs(10));
     assert!(
         status.success(),
         "sensor trace exits 0 on signal {signal}: {status}"
     );
+    // The kernel frees detached programs asynchronously; give it a moment.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while loaded_programs_of_ours() != before && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
     assert_eq!(
-        loaded_exec_programs(),
+        loaded_programs_of_ours(),
         before,
-        "sensor trace detached its program"
+        "sensor trace detached its programs"
     );
 }
 
@@ -162,6 +184,48 @@ fn trace_detaches_on_sigterm() {
         return;
     }
     stops_cleanly_on(libc::SIGTERM);
+}
+
+#[test]
+fn trace_reports_drops_as_json_lines() {
+    if !can_load_ebpf("trace_drops") {
+        return;
+    }
+    // A one-page ring that is read every 10 s and never wakes the reader: a burst
+    // of execs must overrun it.
+    let (child, lines) = start_trace(&[
+        "--ring-bytes",
+        "4096",
+        "--wakeup-bytes",
+        "1073741824",
+        "--poll-ms",
+        "10000",
+        "--events",
+        "exec",
+    ]);
+    let mut child = KillOnDrop(child);
+    let mut workload = sensor_tests::workload::spawn_execs(50, "drops");
+    assert!(workload.wait().expect("the workload").success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let drop = loop {
+        let line = lines
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .expect("a drop line within 10 s");
+        let value: Value = serde_json::from_str(&line).expect("a JSON line");
+        if value["evt.type"] == "drop" {
+            break value;
+        }
+    };
+    assert_eq!(drop["drop.kind"], "exec");
+    assert_eq!(drop["drop.reason"], "ring_full");
+    assert!(
+        drop["drop.count"].as_u64().is_some_and(|n| n >= 40),
+        "{drop}"
+    );
+    assert_eq!(drop["drop.count"], drop["drop.total"], "the first report");
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.0.id() as i32, libc::SIGTERM) };
+    assert!(wait_exit(&mut child.0, Duration::from_secs(10)).success());
 }
 
 #[test]

@@ -3,11 +3,10 @@
 
 use std::time::Duration;
 
-use sensor::event::Body;
 use sensor_tests::{
     can_load_ebpf,
     container::{Container, own_cgroup_id},
-    nonce, read_until, start,
+    exec_of, nonce, read_until, start,
 };
 
 #[tokio::test]
@@ -28,7 +27,8 @@ async fn exec_in_a_container_carries_its_cgroup() {
         "the container ran its script"
     );
 
-    let is_echo = |e: &sensor::event::Event| matches!(&e.body, Body::Exec(x) if x.argv.get(1) == Some(&marker));
+    let is_echo =
+        |e: &sensor::event::Event| exec_of(e).is_some_and(|x| x.argv.get(1) == Some(&marker));
     let events = read_until(&mut reader, Duration::from_secs(10), |events| {
         events.iter().any(is_echo)
     })
@@ -39,7 +39,7 @@ async fn exec_in_a_container_carries_its_cgroup() {
             events.len()
         )
     });
-    let Body::Exec(exec) = &echo.body;
+    let exec = exec_of(echo).expect("an exec event");
     assert_eq!(exec.argv, ["/bin/echo", marker.as_str()]);
     assert_eq!(
         echo.task.cgroup_id, cgroup_id,
@@ -54,9 +54,9 @@ async fn exec_in_a_container_carries_its_cgroup() {
     // The container's first program, exec'd by runc init, is in the cgroup too.
     let shell = events
         .iter()
-        .find(|e| e.task.pid == init_pid)
+        .find(|e| e.task.pid == init_pid && exec_of(e).is_some())
         .expect("an exec event for the container's init");
-    let Body::Exec(exec) = &shell.body;
+    let exec = exec_of(shell).expect("an exec event");
     assert_eq!(exec.argv, ["/bin/sh", "-c", script.as_str()]);
     assert_eq!(shell.task.cgroup_id, cgroup_id);
     assert_ne!(

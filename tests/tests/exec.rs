@@ -3,17 +3,16 @@
 
 use std::{ffi::CString, os::unix::process::CommandExt as _, process::Command, time::Duration};
 
-use sensor::event::{Body, Event};
+use sensor::event::Event;
 use sensor_common::event::{ARGS_LEN, FILENAME_LEN};
-use sensor_tests::{can_load_ebpf, container::own_cgroup_id, nonce, read_until, start};
+use sensor_tests::{
+    argv, can_load_ebpf, container::own_cgroup_id, exec_of, nonce, read_until, start,
+};
 
-fn exec_of(events: &[Event], pid: u32) -> Option<&Event> {
-    events.iter().find(|e| e.task.pid == pid)
-}
-
-fn argv(event: &Event) -> &[String] {
-    let Body::Exec(exec) = &event.body;
-    &exec.argv
+fn exec_by_pid(events: &[Event], pid: u32) -> Option<&Event> {
+    events
+        .iter()
+        .find(|e| e.task.pid == pid && exec_of(e).is_some())
 }
 
 #[tokio::test]
@@ -39,7 +38,7 @@ async fn child_exec_reports_argv_parent_credentials_and_cgroup() {
         .iter()
         .find(|e| argv(e).get(1) == Some(&marker))
         .unwrap_or_else(|| panic!("no exec event for {marker} among {} events", events.len()));
-    let Body::Exec(exec) = &event.body;
+    let exec = exec_of(event).expect("an exec event");
     assert_eq!(event.evt_type(), "execve");
     assert_eq!(exec.argv, ["/bin/echo", marker.as_str(), "two words", ""]);
     assert_eq!(exec.exepath, "/bin/echo");
@@ -82,14 +81,18 @@ async fn oversized_argv_and_path_are_cut_and_flagged() {
 
     let exe_str = exe.to_string_lossy().into_owned();
     let events = read_until(&mut reader, Duration::from_secs(10), |events| {
-        events.iter().any(|e| matches!(&e.body, Body::Exec(x) if exe_str.starts_with(&x.exepath) && x.exepath.len() > 100))
+        events.iter().any(|e| {
+            exec_of(e).is_some_and(|x| exe_str.starts_with(&x.exepath) && x.exepath.len() > 100)
+        })
     })
     .await;
     let event = events
         .iter()
-        .find(|e| matches!(&e.body, Body::Exec(x) if exe_str.starts_with(&x.exepath) && x.exepath.len() > 100))
+        .find(|e| {
+            exec_of(e).is_some_and(|x| exe_str.starts_with(&x.exepath) && x.exepath.len() > 100)
+        })
         .expect("an exec event for the deep path");
-    let Body::Exec(exec) = &event.body;
+    let exec = exec_of(event).expect("an exec event");
     assert_eq!(
         exec.exepath.len(),
         FILENAME_LEN - 1,
@@ -147,10 +150,10 @@ async fn execveat_is_reported_as_such() {
     assert_eq!(libc::WEXITSTATUS(status), 0, "execveat of /bin/true failed");
 
     let events = read_until(&mut reader, Duration::from_secs(10), |events| {
-        exec_of(events, pid as u32).is_some()
+        exec_by_pid(events, pid as u32).is_some()
     })
     .await;
-    let event = exec_of(&events, pid as u32).expect("an exec event for the execveat child");
+    let event = exec_by_pid(&events, pid as u32).expect("an exec event for the execveat child");
     assert_eq!(event.evt_type(), "execveat");
     assert_eq!(argv(event), ["true", marker.as_str()]);
 }

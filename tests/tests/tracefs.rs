@@ -41,15 +41,15 @@ async fn sensor_mounts_tracefs_when_missing() {
         .expect("echo");
     assert!(out.status.success());
     let events = read_until(&mut reader, Duration::from_secs(10), |events| {
-        events.iter().any(
-            |e| matches!(&e.body, sensor::event::Body::Exec(x) if x.argv.get(1) == Some(&marker)),
-        )
+        events
+            .iter()
+            .any(|e| sensor_tests::argv(e).get(1) == Some(&marker))
     })
     .await;
     assert!(
-        events.iter().any(
-            |e| matches!(&e.body, sensor::event::Body::Exec(x) if x.argv.get(1) == Some(&marker))
-        ),
+        events
+            .iter()
+            .any(|e| sensor_tests::argv(e).get(1) == Some(&marker)),
         "events flow after the sensor mounted tracefs"
     );
 }

@@ -22,7 +22,7 @@ use sensor_common::{
 };
 
 use crate::{
-    emit::{count, fill_header, submit_flags},
+    emit::{count, enabled, fill_header, submit_flags},
     kernel,
     maps::{self, EVENTS, EXECVEAT_INFLIGHT},
 };
@@ -43,6 +43,9 @@ pub fn sched_process_exec(ctx: TracePointContext) -> u32 {
 }
 
 fn try_sched_process_exec(ctx: &TracePointContext) -> Result<(), i32> {
+    if !enabled(EventKind::Exec) {
+        return Ok(());
+    }
     let offsets = maps::offsets();
     if offsets.task_mm == 0 {
         // The agent always sets the offsets; reaching this is a loader bug.
@@ -150,6 +153,9 @@ fn args_unreadable(event: &mut ExecEvent) {
 /// `syscalls:sys_enter_execveat(int fd, const char *filename, argv, envp, int flags)`.
 #[tracepoint(category = "syscalls", name = "sys_enter_execveat")]
 pub fn sys_enter_execveat(_ctx: TracePointContext) -> u32 {
+    if !enabled(EventKind::Exec) {
+        return 0;
+    }
     let tid = aya_ebpf::helpers::bpf_get_current_pid_tgid() as u32;
     // A full LRU map evicts its oldest entry; the insert itself cannot fail for room.
     let _ = EXECVEAT_INFLIGHT.insert(tid, 1, 0);

@@ -1,3 +1,5 @@
-//! Process lifecycle hooks.
+//! Process lifecycle hooks: exec, fork and exit.
 
 pub mod exec;
+pub mod exit;
+pub mod fork;

@@ -10,7 +10,7 @@ use clap::Args;
 use tokio::signal::unix::{SignalKind, signal};
 
 use crate::{
-    event::{Event, clock::BootClock},
+    event::{Event, EventKind, clock::BootClock, kind_by_name, kind_name},
     kernel::{KernelConfig, KernelSensor, WakeupPolicy, counters::DropTracker},
     output::json,
 };
@@ -31,6 +31,17 @@ pub struct TraceArgs {
     /// How often to read the ring buffer without a wakeup, in milliseconds.
     #[arg(long, default_value_t = 100)]
     pub poll_ms: u64,
+    /// Event kinds to report, comma-separated (exec, fork, exit); the others are
+    /// dropped in the kernel. Default: all.
+    #[arg(long, value_delimiter = ',', value_parser = parse_kind)]
+    pub events: Vec<EventKind>,
+}
+
+fn parse_kind(name: &str) -> Result<EventKind, String> {
+    kind_by_name(name).ok_or_else(|| {
+        let known: Vec<_> = EventKind::ALL.into_iter().map(kind_name).collect();
+        format!("unknown event kind {name:?}; known: {}", known.join(", "))
+    })
 }
 
 impl TraceArgs {
@@ -46,6 +57,11 @@ impl TraceArgs {
             ring_bytes: self.ring_bytes,
             wakeup,
             poll_interval: Duration::from_millis(self.poll_ms.max(1)),
+            kinds: if self.events.is_empty() {
+                EventKind::ALL.to_vec()
+            } else {
+                self.events.clone()
+            },
         }
     }
 }

@@ -5,11 +5,11 @@
 use std::mem::size_of;
 
 use sensor_common::{
-    EventHeader, EventKind, ExecEvent,
+    EventHeader, EventKind, ExecEvent, ExitEvent,
     event::{ARGS_LEN, FILENAME_LEN, flags},
 };
 
-use super::{Body, Event, Exec, Task};
+use super::{Body, Event, Exec, Exit, Task};
 use crate::fields;
 
 /// Why a record could not be decoded.
@@ -89,6 +89,13 @@ pub fn decode(bytes: &[u8]) -> Result<Event, DecodeError> {
     }
     let body = match kind {
         EventKind::Exec => decode_exec(bytes, &header, &mut truncated, &mut unreadable)?,
+        EventKind::Fork => Body::Fork,
+        EventKind::Exit => {
+            let raw: ExitEvent = read(check_len::<ExitEvent>(bytes, kind)?);
+            Body::Exit(Exit {
+                status: raw.exit_code,
+            })
+        }
     };
     Ok(Event {
         boot_ns: header.boot_ns,
@@ -107,20 +114,25 @@ pub fn decode(bytes: &[u8]) -> Result<Event, DecodeError> {
     })
 }
 
+/// `bytes` if it holds a whole `T`, else the error for a short `kind` record.
+fn check_len<T>(bytes: &[u8], kind: EventKind) -> Result<&[u8], DecodeError> {
+    if bytes.len() < size_of::<T>() {
+        return Err(DecodeError::ShortRecord {
+            kind,
+            len: bytes.len(),
+            need: size_of::<T>(),
+        });
+    }
+    Ok(bytes)
+}
+
 fn decode_exec(
     bytes: &[u8],
     header: &EventHeader,
     truncated: &mut Vec<&'static str>,
     unreadable: &mut Vec<&'static str>,
 ) -> Result<Body, DecodeError> {
-    if bytes.len() < size_of::<ExecEvent>() {
-        return Err(DecodeError::ShortRecord {
-            kind: EventKind::Exec,
-            len: bytes.len(),
-            need: size_of::<ExecEvent>(),
-        });
-    }
-    let raw: ExecEvent = read(bytes);
+    let raw: ExecEvent = read(check_len::<ExecEvent>(bytes, EventKind::Exec)?);
     let filename_len = raw.filename_len as usize;
     if filename_len > FILENAME_LEN {
         return Err(DecodeError::BadLength {
@@ -212,7 +224,9 @@ mod tests {
         assert_eq!(event.task.pid, 100);
         assert_eq!(event.task.ppid, 1);
         assert_eq!(event.evt_type(), "execve");
-        let Body::Exec(exec) = event.body;
+        let Body::Exec(exec) = event.body else {
+            panic!("an exec body")
+        };
         assert_eq!(exec.exepath, "/bin/ls");
         assert_eq!(exec.argv, ["ls", "-l", "", "/tmp"]);
         assert!(event.truncated.is_empty() && event.unreadable.is_empty());
@@ -237,7 +251,7 @@ mod tests {
 
     #[test]
     fn unknown_kinds_are_errors() {
-        for kind in [0, 2, 999, u32::MAX] {
+        for kind in [0, EventKind::MAX + 1, 999, u32::MAX] {
             let bytes = as_bytes(&header(kind, 0));
             assert_eq!(decode(&bytes), Err(DecodeError::UnknownKind { kind }));
         }
@@ -265,14 +279,40 @@ mod tests {
         );
         let event = decode(&bytes).expect("valid record");
         assert_eq!(event.truncated, [fields::PROC_EXEPATH, fields::PROC_ARGV]);
-        let Body::Exec(exec) = event.body;
+        let Body::Exec(exec) = event.body else {
+            panic!("an exec body")
+        };
         assert_eq!(exec.argv, [String::from_utf8(full).expect("ascii")]);
 
         let bytes = exec_bytes(flags::ARGS_UNREADABLE | flags::PPID_UNREADABLE, b"/x", b"");
         let event = decode(&bytes).expect("valid record");
         assert_eq!(event.unreadable, [fields::PROC_PPID, fields::PROC_ARGV]);
-        let Body::Exec(exec) = event.body;
+        let Body::Exec(exec) = event.body else {
+            panic!("an exec body")
+        };
         assert!(exec.argv.is_empty());
+    }
+
+    #[test]
+    fn fork_and_exit_records_decode() {
+        let fork = as_bytes(&header(EventKind::Fork as u32, 0));
+        assert_eq!(decode(&fork).expect("valid").body, Body::Fork);
+        let exit = ExitEvent {
+            header: header(EventKind::Exit as u32, 0),
+            exit_code: 2 << 8,
+            _pad: 0,
+        };
+        let bytes = as_bytes(&exit);
+        let event = decode(&bytes).expect("valid");
+        assert_eq!(event.body, Body::Exit(Exit { status: 512 }));
+        assert_eq!(event.evt_type(), "procexit");
+        assert!(matches!(
+            decode(&bytes[..bytes.len() - 1]),
+            Err(DecodeError::ShortRecord {
+                kind: EventKind::Exit,
+                ..
+            })
+        ));
     }
 
     #[test]
@@ -280,7 +320,9 @@ mod tests {
         let bytes = exec_bytes(flags::VIA_EXECVEAT, b"/tmp/\xff\xfe\nx", b"a\nb\0\xc3\0");
         let event = decode(&bytes).expect("valid record");
         assert_eq!(event.evt_type(), "execveat");
-        let Body::Exec(exec) = event.body;
+        let Body::Exec(exec) = event.body else {
+            panic!("an exec body")
+        };
         assert_eq!(exec.exepath, "/tmp/\u{fffd}\u{fffd}\nx");
         assert_eq!(exec.argv, ["a\nb", "\u{fffd}"]);
     }

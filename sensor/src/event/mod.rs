@@ -45,6 +45,30 @@ pub struct Event {
 pub enum Body {
     /// A successful exec.
     Exec(Exec),
+    /// A new process; [`Event::task`] is the child, its `ppid` the parent.
+    Fork,
+    /// A process ended; [`Event::task`] is its last thread.
+    Exit(Exit),
+}
+
+/// How a process ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Exit {
+    /// The exit status as wait(2) encodes it.
+    pub status: u32,
+}
+
+impl Exit {
+    /// The exit code, if the process exited rather than being killed.
+    pub fn code(self) -> Option<u32> {
+        (self.status & 0x7f == 0).then_some((self.status >> 8) & 0xff)
+    }
+
+    /// The signal that killed the process, if one did.
+    pub fn signal(self) -> Option<u32> {
+        let signal = self.status & 0x7f;
+        (signal != 0).then_some(signal)
+    }
 }
 
 /// A process started a new program.
@@ -63,21 +87,59 @@ impl Event {
     pub fn kind(&self) -> EventKind {
         match self.body {
             Body::Exec(_) => EventKind::Exec,
+            Body::Fork => EventKind::Fork,
+            Body::Exit(_) => EventKind::Exit,
         }
     }
 
-    /// The `evt.type` value: the syscall name, as Falco reports it.
+    /// The `evt.type` value, as Falco names it: the syscall for exec, `clone` for
+    /// every way of making a process (fork, vfork, clone, clone3), `procexit`.
     pub fn evt_type(&self) -> &'static str {
         match &self.body {
             Body::Exec(exec) if exec.via_execveat => "execveat",
             Body::Exec(_) => "execve",
+            Body::Fork => "clone",
+            Body::Exit(_) => "procexit",
         }
     }
 }
 
-/// The stable lowercase name of an event kind, used in metrics and `drop` events.
+/// The stable lowercase name of an event kind, used in configuration, metrics and
+/// `drop` events.
 pub fn kind_name(kind: EventKind) -> &'static str {
     match kind {
         EventKind::Exec => "exec",
+        EventKind::Fork => "fork",
+        EventKind::Exit => "exit",
+    }
+}
+
+/// The kind with this name (see [`kind_name`]).
+pub fn kind_by_name(name: &str) -> Option<EventKind> {
+    EventKind::ALL
+        .into_iter()
+        .find(|&kind| kind_name(kind) == name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_status_is_decoded_like_wait() {
+        let exited = Exit { status: 3 << 8 };
+        assert_eq!((exited.code(), exited.signal()), (Some(3), None));
+        let killed = Exit { status: 9 };
+        assert_eq!((killed.code(), killed.signal()), (None, Some(9)));
+        let dumped = Exit { status: 0x80 | 11 };
+        assert_eq!(dumped.signal(), Some(11));
+    }
+
+    #[test]
+    fn kind_names_round_trip() {
+        for kind in EventKind::ALL {
+            assert_eq!(kind_by_name(kind_name(kind)), Some(kind));
+        }
+        assert_eq!(kind_by_name("nope"), None);
     }
 }

@@ -101,10 +101,13 @@ pub fn offsets_from(raw: &[u8]) -> Result<KernelOffsets, BtfError> {
     Ok(KernelOffsets {
         task_real_parent: member_offset(&btf, "task_struct", "real_parent")?,
         task_tgid: member_offset(&btf, "task_struct", "tgid")?,
+        task_pid: member_offset(&btf, "task_struct", "pid")?,
         task_mm: member_offset(&btf, "task_struct", "mm")?,
+        task_exit_code: member_offset(&btf, "task_struct", "exit_code")?,
+        task_signal: member_offset(&btf, "task_struct", "signal")?,
+        signal_live: member_offset(&btf, "signal_struct", "live")?,
         mm_arg_start: member_offset(&btf, "mm_struct", "arg_start")?,
         mm_arg_end: member_offset(&btf, "mm_struct", "arg_end")?,
-        _pad: 0,
     })
 }
 

@@ -7,11 +7,13 @@ use sensor_common::{DropReason, EventKind, counters::counter_slot};
 pub type Slot = (EventKind, DropReason);
 
 /// Every (kind, reason) slot the kernel counts in.
-pub const SLOTS: &[Slot] = &[
-    (EventKind::Exec, DropReason::RingFull),
-    (EventKind::Exec, DropReason::ReadFailed),
-    (EventKind::Exec, DropReason::Truncated),
-];
+pub fn slots() -> impl Iterator<Item = Slot> {
+    EventKind::ALL.into_iter().flat_map(|kind| {
+        DropReason::ALL
+            .into_iter()
+            .map(move |reason| (kind, reason))
+    })
+}
 
 /// Reads the kernel's counters.
 pub struct DropCounters {
@@ -23,11 +25,10 @@ impl DropCounters {
         Self { map }
     }
 
-    /// The total over all CPUs for each slot, in [`SLOTS`] order.
+    /// The total over all CPUs for each slot, in [`slots`] order.
     pub fn read(&self) -> Result<Vec<(Slot, u64)>, aya::maps::MapError> {
-        SLOTS
-            .iter()
-            .map(|&(kind, reason)| {
+        slots()
+            .map(|(kind, reason)| {
                 let per_cpu = self.map.get(&counter_slot(kind, reason), 0)?;
                 Ok(((kind, reason), per_cpu.iter().sum()))
             })

@@ -16,10 +16,11 @@ use std::time::Duration;
 
 use aya::{
     Ebpf, EbpfLoader,
-    maps::{MapData, PerCpuArray, RingBuf},
-    programs::TracePoint,
+    maps::{Array, MapData, PerCpuArray, RingBuf},
+    programs::{RawTracePoint, TracePoint},
 };
-use sensor_common::{KernelOffsets, offsets::globals};
+use probes::Hook;
+use sensor_common::{EventKind, KernelOffsets, offsets::globals};
 
 pub use counters::DropCounters;
 pub use ring::{EventReader, ReaderStats, WakeupPolicy};
@@ -28,7 +29,7 @@ pub use ring::{EventReader, ReaderStats, WakeupPolicy};
 static EBPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/sensor"));
 
 /// How to load the kernel side.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct KernelConfig {
     /// Size of the event ring buffer in bytes: a power of two, a multiple of the page size.
     pub ring_bytes: u32,
@@ -36,6 +37,8 @@ pub struct KernelConfig {
     pub wakeup: WakeupPolicy,
     /// How often the reader looks without a wakeup; bounds latency on a quiet machine.
     pub poll_interval: Duration,
+    /// The event kinds to report; the others are dropped in the kernel.
+    pub kinds: Vec<EventKind>,
 }
 
 impl Default for KernelConfig {
@@ -48,6 +51,7 @@ impl Default for KernelConfig {
                 bytes: u64::from(ring_bytes / 8),
             },
             poll_interval: Duration::from_millis(100),
+            kinds: EventKind::ALL.to_vec(),
         }
     }
 }
@@ -71,14 +75,10 @@ pub enum LoadError {
     #[error("loading the eBPF object failed")]
     Load(#[source] Box<aya::EbpfError>),
     /// A program could not be loaded or attached.
-    #[error("program {program} ({category}:{name}) could not be loaded and attached")]
+    #[error("program {program} could not be loaded and attached")]
     Program {
         /// The program.
         program: &'static str,
-        /// Tracepoint category.
-        category: &'static str,
-        /// Tracepoint name.
-        name: &'static str,
         /// The cause.
         #[source]
         source: Box<aya::programs::ProgramError>,
@@ -88,6 +88,15 @@ pub enum LoadError {
     Map {
         /// The map.
         map: &'static str,
+    },
+    /// A map could not be written.
+    #[error("cannot write map {map}")]
+    MapWrite {
+        /// The map.
+        map: &'static str,
+        /// The cause.
+        #[source]
+        source: Box<aya::maps::MapError>,
     },
     /// A program of the probe set is missing from the eBPF object.
     #[error("program {program} is missing from the eBPF object")]
@@ -107,6 +116,7 @@ pub struct KernelSensor {
     offsets: KernelOffsets,
     attached: Vec<&'static str>,
     counters: DropCounters,
+    kinds: Array<MapData, u32>,
 }
 
 impl KernelSensor {
@@ -133,6 +143,12 @@ impl KernelSensor {
             .load(EBPF_OBJECT)
             .map_err(|e| LoadError::Load(Box::new(e)))?;
         start_kernel_logger(&mut ebpf);
+        let mut kinds = ebpf
+            .take_map("KINDS")
+            .and_then(|map| Array::<MapData, u32>::try_from(map).ok())
+            .ok_or(LoadError::Map { map: "KINDS" })?;
+        // Set before attaching, so no event of a kind that is off ever goes out.
+        set_kinds(&mut kinds, &config.kinds)?;
         let attached = attach_probes(&mut ebpf)?;
 
         let ring = ebpf
@@ -149,6 +165,7 @@ impl KernelSensor {
             offsets,
             attached,
             counters: DropCounters::new(counters),
+            kinds,
         };
         Ok((sensor, reader))
     }
@@ -167,41 +184,68 @@ impl KernelSensor {
     pub fn counters(&self) -> &DropCounters {
         &self.counters
     }
+
+    /// Turns event kinds on or off while running: `kinds` are on, all others off.
+    pub fn set_kinds(&mut self, kinds: &[EventKind]) -> Result<(), LoadError> {
+        set_kinds(&mut self.kinds, kinds)
+    }
+}
+
+fn set_kinds(map: &mut Array<MapData, u32>, kinds: &[EventKind]) -> Result<(), LoadError> {
+    for kind in EventKind::ALL {
+        let on = u32::from(kinds.contains(&kind));
+        map.set(kind as u32, on, 0)
+            .map_err(|source| LoadError::MapWrite {
+                map: "KINDS",
+                source: Box::new(source),
+            })?;
+    }
+    Ok(())
 }
 
 fn attach_probes(ebpf: &mut Ebpf) -> Result<Vec<&'static str>, LoadError> {
     let mut attached = Vec::new();
     for probe in probes::PROBES {
-        if !tracefs::exists(probe.category, probe.name) {
-            if probe.required {
-                return Err(LoadError::Tracefs(tracefs::TracefsError::Missing {
-                    category: probe.category.into(),
-                    name: probe.name.into(),
-                }));
-            }
-            tracing::warn!(
-                tracepoint = %format_args!("{}:{}", probe.category, probe.name),
-                consequence = probe.without,
-                "this kernel lacks an optional tracepoint; skipping its probe"
-            );
-            continue;
-        }
-        tracefs::check_layout(probe.category, probe.name, probe.fields)?;
         let error = |source| LoadError::Program {
             program: probe.program,
-            category: probe.category,
-            name: probe.name,
             source: Box::new(source),
         };
-        let program: &mut TracePoint = ebpf
+        let program = ebpf
             .program_mut(probe.program)
             .ok_or(LoadError::NoProgram {
                 program: probe.program,
-            })?
-            .try_into()
-            .map_err(error)?;
-        program.load().map_err(error)?;
-        program.attach(probe.category, probe.name).map_err(error)?;
+            })?;
+        match probe.hook {
+            Hook::TracePoint {
+                category,
+                name,
+                fields,
+            } => {
+                if !tracefs::exists(category, name) {
+                    if probe.required {
+                        return Err(LoadError::Tracefs(tracefs::TracefsError::Missing {
+                            category: category.into(),
+                            name: name.into(),
+                        }));
+                    }
+                    tracing::warn!(
+                        tracepoint = %format_args!("{category}:{name}"),
+                        consequence = probe.without,
+                        "this kernel lacks an optional tracepoint; skipping its probe"
+                    );
+                    continue;
+                }
+                tracefs::check_layout(category, name, fields)?;
+                let program: &mut TracePoint = program.try_into().map_err(error)?;
+                program.load().map_err(error)?;
+                program.attach(category, name).map_err(error)?;
+            }
+            Hook::RawTracePoint { name } => {
+                let program: &mut RawTracePoint = program.try_into().map_err(error)?;
+                program.load().map_err(error)?;
+                program.attach(name).map_err(error)?;
+            }
+        }
         attached.push(probe.program);
     }
     Ok(attached)

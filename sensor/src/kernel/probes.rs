@@ -1,20 +1,36 @@
 //! The probe set, as data: which program attaches where, whether the sensor can run
 //! without it, and the record layout it was built for.
 
-/// One tracepoint program.
+/// Where a program attaches.
+#[derive(Clone, Copy, Debug)]
+pub enum Hook {
+    /// A tracepoint, attached through tracefs; `fields` are the record fields the
+    /// program reads, with the offsets it reads them at.
+    TracePoint {
+        /// Category (`sched`, `syscalls`, ...).
+        category: &'static str,
+        /// Name.
+        name: &'static str,
+        /// Record fields and their offsets, checked against tracefs at start.
+        fields: &'static [(&'static str, usize)],
+    },
+    /// A raw tracepoint: the tracepoint's C arguments, no record layout.
+    RawTracePoint {
+        /// The tracepoint's name.
+        name: &'static str,
+    },
+}
+
+/// One program and where it attaches.
 #[derive(Clone, Copy, Debug)]
 pub struct Probe {
     /// The program's name in the eBPF object.
     pub program: &'static str,
-    /// Tracepoint category (`sched`, `syscalls`, ...).
-    pub category: &'static str,
-    /// Tracepoint name.
-    pub name: &'static str,
+    /// Where it attaches.
+    pub hook: Hook,
     /// Whether the sensor refuses to start without it. An optional probe whose
     /// tracepoint this kernel lacks is skipped with a log line.
     pub required: bool,
-    /// Record fields the program reads, with the offsets it reads them at.
-    pub fields: &'static [(&'static str, usize)],
     /// What the sensor loses without it.
     pub without: &'static str,
 }
@@ -23,26 +39,50 @@ pub struct Probe {
 pub const PROBES: &[Probe] = &[
     Probe {
         program: "sched_process_exec",
-        category: "sched",
-        name: "sched_process_exec",
+        hook: Hook::TracePoint {
+            category: "sched",
+            name: "sched_process_exec",
+            fields: &[("filename", 8), ("old_pid", 16)],
+        },
         required: true,
-        fields: &[("filename", 8), ("old_pid", 16)],
         without: "no exec events",
     },
     Probe {
         program: "sys_enter_execveat",
-        category: "syscalls",
-        name: "sys_enter_execveat",
+        hook: Hook::TracePoint {
+            category: "syscalls",
+            name: "sys_enter_execveat",
+            fields: &[],
+        },
         required: false,
-        fields: &[],
         without: "execveat(2) is reported as execve",
     },
     Probe {
         program: "sys_exit_execveat",
-        category: "syscalls",
-        name: "sys_exit_execveat",
+        hook: Hook::TracePoint {
+            category: "syscalls",
+            name: "sys_exit_execveat",
+            fields: &[],
+        },
         required: false,
-        fields: &[],
         without: "execveat(2) is reported as execve",
+    },
+    Probe {
+        program: "sched_process_fork",
+        hook: Hook::RawTracePoint {
+            name: "sched_process_fork",
+        },
+        required: true,
+        without: "no process creation events",
+    },
+    Probe {
+        program: "sched_process_exit",
+        hook: Hook::TracePoint {
+            category: "sched",
+            name: "sched_process_exit",
+            fields: &[],
+        },
+        required: true,
+        without: "no process exit events",
     },
 ];

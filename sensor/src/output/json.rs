@@ -37,6 +37,15 @@ pub fn event(event: &Event, clock: &BootClock) -> Value {
             obj.insert(f::PROC_ARGV.into(), exec.argv.clone().into());
             obj.insert(f::PROC_CMDLINE.into(), cmdline.into());
         }
+        Body::Fork => {}
+        Body::Exit(exit) => {
+            if let Some(code) = exit.code() {
+                obj.insert(f::EXIT_CODE.into(), code.into());
+            }
+            if let Some(signal) = exit.signal() {
+                obj.insert(f::EXIT_SIGNAL.into(), signal.into());
+            }
+        }
     }
     if !event.truncated.is_empty() {
         obj.insert(f::EVT_TRUNCATED.into(), event.truncated.clone().into());
@@ -82,7 +91,7 @@ fn time(obj: &mut Map<String, Value>, clock: &BootClock, boot_ns: u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::{Exec, Task};
+    use crate::event::{Exec, Exit, Task};
 
     fn exec_event(argv: &[&str]) -> Event {
         Event {
@@ -111,7 +120,24 @@ mod tests {
         let clock = BootClock::now();
         let value = event(&exec_event(&["cat", "/etc/shadow"]), &clock);
         let drop = drop_report(&clock, 5, Some(EventKind::Exec), "ring_full", 2, 3);
-        for obj in [value, drop] {
+        let mut killed = exec_event(&[]);
+        killed.body = Body::Exit(Exit { status: 9 });
+        let mut exited = exec_event(&[]);
+        exited.body = Body::Exit(Exit { status: 1 << 8 });
+        let mut fork = exec_event(&[]);
+        fork.body = Body::Fork;
+        let killed = event(&killed, &clock);
+        let exited = event(&exited, &clock);
+        assert_eq!(
+            (killed["exit.signal"].as_u64(), killed.get("exit.code")),
+            (Some(9), None)
+        );
+        assert_eq!(
+            (exited["exit.code"].as_u64(), exited.get("exit.signal")),
+            (Some(1), None)
+        );
+        assert_eq!(event(&fork, &clock)["evt.type"], "clone");
+        for obj in [value, drop, killed, exited] {
             for key in obj.as_object().expect("an object").keys() {
                 assert!(f::find(key).is_some(), "{key} is not in the catalogue");
             }

@@ -1,0 +1,154 @@
+//! Process lifecycle: a clone event for each new process (never for threads), a
+//! procexit event with the exit code or signal, the kind filter applied in the
+//! kernel and changed while running, and drops reported when the ring overflows.
+
+use std::{process::Command, time::Duration};
+
+use sensor::{
+    event::{Body, Event, EventKind, Exit},
+    kernel::{KernelConfig, WakeupPolicy},
+};
+use sensor_common::DropReason;
+use sensor_tests::{
+    can_load_ebpf, exec_of, read_until, start_with, test_config, workload::spawn_execs,
+};
+
+fn for_pid(events: &[Event], pid: u32) -> Vec<&Event> {
+    events.iter().filter(|e| e.task.pid == pid).collect()
+}
+
+fn exit_of(events: &[Event], pid: u32) -> Option<Exit> {
+    for_pid(events, pid).into_iter().find_map(|e| match e.body {
+        Body::Exit(exit) => Some(exit),
+        _ => None,
+    })
+}
+
+#[tokio::test]
+async fn clone_and_procexit_follow_a_process_but_not_threads() {
+    if !can_load_ebpf("clone_procexit") {
+        return;
+    }
+    let (_sensor, mut reader) = start_with(&test_config(WakeupPolicy::EveryEvent));
+    // Threads of this process must not show up as new processes or as exits.
+    std::thread::spawn(|| std::thread::sleep(Duration::from_millis(10)))
+        .join()
+        .expect("a thread");
+    let exited = Command::new("/bin/sh")
+        .args(["-c", "exit 7"])
+        .spawn()
+        .expect("sh");
+    let killed = Command::new("/bin/sh")
+        .args(["-c", "kill -9 $$"])
+        .spawn()
+        .expect("sh");
+    let (exited_pid, killed_pid) = (exited.id(), killed.id());
+    for mut child in [exited, killed] {
+        let _ = child.wait();
+    }
+    let events = read_until(&mut reader, Duration::from_secs(10), |events| {
+        exit_of(events, exited_pid).is_some() && exit_of(events, killed_pid).is_some()
+    })
+    .await;
+
+    for pid in [exited_pid, killed_pid] {
+        let kinds: Vec<EventKind> = for_pid(&events, pid).iter().map(|e| e.kind()).collect();
+        assert_eq!(
+            kinds,
+            [EventKind::Fork, EventKind::Exec, EventKind::Exit],
+            "one clone, one exec, one exit for {pid}, in order"
+        );
+        let clone = for_pid(&events, pid)[0];
+        assert_eq!(clone.evt_type(), "clone");
+        assert_eq!(
+            clone.task.ppid,
+            std::process::id(),
+            "the test process forked it"
+        );
+        assert_eq!(clone.task.tid, pid);
+    }
+    let exit = exit_of(&events, exited_pid).expect("exit event");
+    assert_eq!((exit.code(), exit.signal()), (Some(7), None));
+    let kill = exit_of(&events, killed_pid).expect("exit event");
+    assert_eq!((kill.code(), kill.signal()), (None, Some(9)));
+    assert!(
+        for_pid(&events, std::process::id()).is_empty(),
+        "a thread of a running process is neither a new process nor an exit"
+    );
+}
+
+#[tokio::test]
+async fn kinds_are_filtered_in_the_kernel_and_can_change_while_running() {
+    if !can_load_ebpf("kind_filter") {
+        return;
+    }
+    let config = KernelConfig {
+        kinds: vec![EventKind::Fork],
+        ..test_config(WakeupPolicy::EveryEvent)
+    };
+    let (mut sensor, mut reader) = start_with(&config);
+    let first = Command::new("/bin/true").status();
+    assert!(first.is_ok_and(|s| s.success()));
+    let events = read_until(&mut reader, Duration::from_secs(2), |_| false).await;
+    assert!(
+        events.iter().any(|e| e.kind() == EventKind::Fork),
+        "clone events are on"
+    );
+    assert!(
+        events.iter().all(|e| e.kind() == EventKind::Fork),
+        "exec and exit are off: {:?}",
+        events.iter().map(Event::evt_type).collect::<Vec<_>>()
+    );
+
+    sensor
+        .set_kinds(&[EventKind::Exec])
+        .expect("changing kinds");
+    let second = Command::new("/bin/true").spawn().expect("true");
+    let pid = second.id();
+    let _ = second.wait_with_output();
+    let events = read_until(&mut reader, Duration::from_secs(10), |events| {
+        events
+            .iter()
+            .any(|e| e.task.pid == pid && exec_of(e).is_some())
+    })
+    .await;
+    assert!(
+        events
+            .iter()
+            .any(|e| e.task.pid == pid && exec_of(e).is_some())
+    );
+    assert!(events.iter().all(|e| e.kind() == EventKind::Exec));
+}
+
+#[tokio::test]
+async fn an_overrun_ring_counts_its_drops() {
+    if !can_load_ebpf("ring_overrun") {
+        return;
+    }
+    // One page of ring holds one exec record; nobody reads until the test does.
+    let config = KernelConfig {
+        ring_bytes: 4096,
+        wakeup: WakeupPolicy::Batched { bytes: 1 << 30 },
+        poll_interval: Duration::from_secs(3600),
+        kinds: vec![EventKind::Exec],
+    };
+    let (sensor, mut reader) = start_with(&config);
+    let mut workload = spawn_execs(50, "overrun");
+    assert!(workload.wait().expect("the workload").success());
+    let counts = sensor.counters().read().expect("the counters");
+    let ring_full = counts
+        .iter()
+        .find(|((kind, reason), _)| *kind == EventKind::Exec && *reason == DropReason::RingFull)
+        .map(|(_, n)| *n)
+        .expect("an exec ring_full slot");
+    let mut events = Vec::new();
+    let delivered = reader.drain(&mut events) as u64;
+    assert!(
+        delivered <= 2,
+        "a one-page ring holds one exec record: {delivered}"
+    );
+    assert!(
+        ring_full + delivered >= 50,
+        "{ring_full} drops counted, {delivered} delivered"
+    );
+}
