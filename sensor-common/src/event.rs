@@ -21,13 +21,15 @@ pub enum EventKind {
     Fork = 2,
     /// The last thread of a process exited: an [`ExitEvent`].
     Exit = 3,
+    /// A file open (open, openat, openat2, creat): a [`FileEvent`] and its path.
+    Open = 4,
 }
 
 impl EventKind {
     /// The highest kind number in use; counters and the kind filter are sized from it.
-    pub const MAX: u32 = 3;
+    pub const MAX: u32 = 4;
     /// Every kind, in number order.
-    pub const ALL: [EventKind; 3] = [Self::Exec, Self::Fork, Self::Exit];
+    pub const ALL: [EventKind; 4] = [Self::Exec, Self::Fork, Self::Exit, Self::Open];
 
     /// Validates a kind read from kernel bytes.
     pub const fn from_u32(raw: u32) -> Option<Self> {
@@ -35,6 +37,7 @@ impl EventKind {
             1 => Some(Self::Exec),
             2 => Some(Self::Fork),
             3 => Some(Self::Exit),
+            4 => Some(Self::Open),
             _ => None,
         }
     }
@@ -52,6 +55,37 @@ pub mod flags {
     pub const PPID_UNREADABLE: u32 = 1 << 3;
     /// The exec came through `execveat(2)` rather than `execve(2)`.
     pub const VIA_EXECVEAT: u32 = 1 << 4;
+    /// A file path was longer than [`super::PATH_MAX`] and lost its leading part.
+    pub const PATH_TRUNCATED: u32 = 1 << 5;
+    /// A file path walk stopped before the root (too deep, or a read failed): the
+    /// path lacks its leading part.
+    pub const PATH_INCOMPLETE: u32 = 1 << 6;
+}
+
+/// Bytes kept of a file path, NUL excluded; longer paths lose their leading part
+/// and are flagged with [`flags::PATH_TRUNCATED`].
+pub const PATH_MAX: usize = 4096;
+
+/// How a [`FileEvent`]'s path was found.
+pub mod path_source {
+    /// From the object the kernel opened: absolute, as the process sees it from its
+    /// root (its container's root inside a container), symlinks resolved.
+    pub const OPENED: u32 = 0;
+    /// The open failed: the path the process gave, made absolute with its working
+    /// directory or directory fd, not normalised (`..` and symlinks are kept).
+    pub const AS_GIVEN: u32 = 1;
+}
+
+/// Which syscall a [`FileEvent`] came from. Part of the ABI: never renumber.
+pub mod open_syscall {
+    /// open(2)
+    pub const OPEN: u32 = 0;
+    /// openat(2)
+    pub const OPENAT: u32 = 1;
+    /// openat2(2)
+    pub const OPENAT2: u32 = 2;
+    /// creat(2)
+    pub const CREAT: u32 = 3;
 }
 
 /// The header every record starts with.
@@ -111,7 +145,31 @@ pub struct ExitEvent {
     pub _pad: u32,
 }
 
+/// A file open, written at the syscall's exit. `path_len` bytes of path follow the
+/// struct in the record (no NUL).
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct FileEvent {
+    /// Common header; `kind` is [`EventKind::Open`].
+    pub header: EventHeader,
+    /// The syscall's result: a file descriptor, or a negative errno.
+    pub result: i64,
+    /// The open flags (`O_*`).
+    pub flags: u32,
+    /// The mode given for a created file.
+    pub mode: u32,
+    /// An [`open_syscall`] number.
+    pub syscall: u32,
+    /// A [`path_source`] number.
+    pub path_source: u32,
+    /// The opened inode's `i_mode` (file type and permissions); 0 if the open failed.
+    pub inode_mode: u32,
+    /// Bytes of path after this struct, at most [`PATH_MAX`].
+    pub path_len: u32,
+}
+
 const _: () = assert!(core::mem::size_of::<EventHeader>() == 64);
+const _: () = assert!(core::mem::size_of::<FileEvent>() == 96);
 const _: () = assert!(core::mem::size_of::<ExitEvent>() == 72);
 const _: () = assert!(core::mem::align_of::<EventHeader>() == 8);
 const _: () = assert!(core::mem::size_of::<ExecEvent>() == 64 + 8 + FILENAME_LEN + ARGS_LEN);

@@ -12,5 +12,5 @@ pub mod event;
 pub mod offsets;
 
 pub use counters::{COUNTER_SLOTS, DropReason};
-pub use event::{EventHeader, EventKind, ExecEvent, ExitEvent};
+pub use event::{EventHeader, EventKind, ExecEvent, ExitEvent, FileEvent};
 pub use offsets::KernelOffsets;

@@ -24,9 +24,49 @@ pub struct KernelOffsets {
     pub mm_arg_start: u32,
     /// `mm_struct.arg_end` (an `unsigned long`).
     pub mm_arg_end: u32,
+    /// `task_struct.fs` (a `struct fs_struct *`).
+    pub task_fs: u32,
+    /// `task_struct.files` (a `struct files_struct *`).
+    pub task_files: u32,
+    /// `fs_struct.root` (a `struct path`).
+    pub fs_root: u32,
+    /// `fs_struct.pwd` (a `struct path`).
+    pub fs_pwd: u32,
+    /// `path.mnt` (a `struct vfsmount *`).
+    pub path_mnt: u32,
+    /// `path.dentry` (a `struct dentry *`).
+    pub path_dentry: u32,
+    /// `files_struct.fdt` (a `struct fdtable *`).
+    pub files_fdt: u32,
+    /// `fdtable.max_fds` (an `unsigned int`).
+    pub fdt_max_fds: u32,
+    /// `fdtable.fd` (a `struct file **`).
+    pub fdt_fd: u32,
+    /// `file.f_path` (a `struct path`).
+    pub file_f_path: u32,
+    /// `dentry.d_parent` (a `struct dentry *`).
+    pub dentry_parent: u32,
+    /// `dentry.d_name` (a `struct qstr`).
+    pub dentry_name: u32,
+    /// `dentry.d_inode` (a `struct inode *`).
+    pub dentry_inode: u32,
+    /// `qstr.len` (a `u32`).
+    pub qstr_len: u32,
+    /// `qstr.name` (a `const unsigned char *`).
+    pub qstr_name: u32,
+    /// `inode.i_mode` (a `umode_t`).
+    pub inode_mode: u32,
+    /// `vfsmount.mnt_root` (a `struct dentry *`).
+    pub vfsmount_root: u32,
+    /// `mount.mnt` (the `struct vfsmount` inside a `struct mount`).
+    pub mount_mnt: u32,
+    /// `mount.mnt_parent` (a `struct mount *`).
+    pub mount_parent: u32,
+    /// `mount.mnt_mountpoint` (a `struct dentry *`).
+    pub mount_mountpoint: u32,
 }
 
-const _: () = assert!(core::mem::size_of::<KernelOffsets>() == 36);
+const _: () = assert!(core::mem::size_of::<KernelOffsets>() == 4 * 29);
 
 /// Names of the load-time globals in the eBPF object.
 pub mod globals {
@@ -45,4 +85,5 @@ mod pod {
     unsafe impl aya::Pod for crate::event::EventHeader {}
     unsafe impl aya::Pod for crate::event::ExecEvent {}
     unsafe impl aya::Pod for crate::event::ExitEvent {}
+    unsafe impl aya::Pod for crate::event::FileEvent {}
 }

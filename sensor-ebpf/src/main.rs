@@ -5,6 +5,7 @@
 #![no_main]
 
 mod emit;
+mod file;
 mod kernel;
 mod maps;
 mod process;

@@ -31,17 +31,8 @@ pub static EXECVEAT_INFLIGHT: LruHashMap<u32, u32> = LruHashMap::with_max_entrie
 
 /// Kernel struct offsets from the running kernel's BTF, set by the agent at load.
 #[unsafe(no_mangle)]
-static OFFSETS: KernelOffsets = KernelOffsets {
-    task_real_parent: 0,
-    task_tgid: 0,
-    task_pid: 0,
-    task_mm: 0,
-    task_exit_code: 0,
-    task_signal: 0,
-    signal_live: 0,
-    mm_arg_start: 0,
-    mm_arg_end: 0,
-};
+// SAFETY: all-integer struct; zero is a valid value (and is always overwritten).
+static OFFSETS: KernelOffsets = unsafe { core::mem::zeroed() };
 
 /// Unread bytes in `EVENTS` from which a record wakes the reader; 0 = kernel default.
 #[unsafe(no_mangle)]

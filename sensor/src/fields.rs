@@ -18,6 +18,10 @@ pub enum FieldType {
     Uint,
     /// A list of strings.
     List,
+    /// A signed integer.
+    Int,
+    /// true or false.
+    Bool,
 }
 
 /// One entry of the catalogue.
@@ -47,7 +51,7 @@ macro_rules! catalogue {
 catalogue! {
     /// `evt.type`
     EVT_TYPE = "evt.type", String, true,
-        "Event type: execve or execveat (a program started), clone (a process started, by fork, vfork, clone or clone3; proc.* is the child), procexit (a process ended), or drop (records lost or cut).";
+        "Event type: execve or execveat (a program started), clone (a process started, by fork, vfork, clone or clone3; proc.* is the child), procexit (a process ended), open, openat, openat2 or creat (a file opened), or drop (records lost or cut).";
     /// `evt.time`
     EVT_TIME = "evt.time", String, true,
         "Event time, RFC 3339 in UTC with nanoseconds.";
@@ -96,6 +100,42 @@ catalogue! {
     /// `cgroup.id`
     CGROUP_ID = "cgroup.id", Uint, false,
         "Id of the process's cgroup v2: the inode number of its cgroup directory.";
+    /// `fd.name`
+    FD_NAME = "fd.name", String, true,
+        "The file's absolute path as the process sees it (inside a container, from the container's root). For a successful open, the path of the object opened, symlinks resolved; for a failed one, the path given, made absolute (see fd.name_source). Paths the kernel could not walk to the root are listed in evt.unreadable; cut ones in evt.truncated.";
+    /// `fd.name_source`
+    FD_NAME_SOURCE = "fd.name_source", String, false,
+        "How fd.name was found: opened (walked from the opened file) or as_given (the open failed; the given path, made absolute, not normalised).";
+    /// `fd.directory`
+    FD_DIRECTORY = "fd.directory", String, true,
+        "The directory part of fd.name.";
+    /// `fd.filename`
+    FD_FILENAME = "fd.filename", String, true,
+        "The last component of fd.name.";
+    /// `fd.num`
+    FD_NUM = "fd.num", Uint, true,
+        "The file descriptor an open returned (absent when it failed).";
+    /// `fd.typechar`
+    FD_TYPECHAR = "fd.typechar", String, true,
+        "The opened file's type: f file, d directory, l symlink, c/b character/block device, p pipe, s socket.";
+    /// `evt.rawres`
+    EVT_RAWRES = "evt.rawres", Int, true,
+        "The syscall's return value: a file descriptor, or a negative errno.";
+    /// `evt.res`
+    EVT_RES = "evt.res", String, true,
+        "SUCCESS, or the errno's name (ENOENT, EACCES, ...).";
+    /// `evt.arg.flags`
+    EVT_ARG_FLAGS = "evt.arg.flags", String, true,
+        "Open flags as Falco prints them: O_RDONLY|O_CLOEXEC.";
+    /// `evt.arg.mode`
+    EVT_ARG_MODE = "evt.arg.mode", String, true,
+        "The mode given for a created file, in octal.";
+    /// `evt.is_open_read`
+    EVT_IS_OPEN_READ = "evt.is_open_read", Bool, true,
+        "Whether the file was opened for reading.";
+    /// `evt.is_open_write`
+    EVT_IS_OPEN_WRITE = "evt.is_open_write", Bool, true,
+        "Whether the file was opened for writing.";
     /// `exit.code`
     EXIT_CODE = "exit.code", Uint, false,
         "In a procexit event: the exit code, when the process exited by itself.";

@@ -43,6 +43,7 @@ fn measure(policy: WakeupPolicy, execs: usize) -> Sample {
         runtime.block_on(async move {
             let config = KernelConfig {
                 wakeup: policy,
+                kinds: vec![sensor::event::EventKind::Exec],
                 ..KernelConfig::default()
             };
             let (_sensor, mut reader) =

@@ -77,6 +77,17 @@ fn hex64(seed: &str) -> String {
 impl Container {
     /// Creates a container that will run `args` as `uid`:`gid`.
     pub fn create(nonce: &str, args: &[&str], uid: u32, gid: u32) -> Self {
+        Self::create_with_files(nonce, args, uid, gid, &[])
+    }
+
+    /// Creates a container whose root filesystem also holds `files` (path, content).
+    pub fn create_with_files(
+        nonce: &str,
+        args: &[&str],
+        uid: u32,
+        gid: u32,
+        files: &[(&str, &str)],
+    ) -> Self {
         let id = hex64(nonce);
         let pod_uid = &hex64(&format!("pod{nonce}"))[..32];
         let pod_dir = format!("/kubepods/besteffort/pod{pod_uid}");
@@ -92,6 +103,13 @@ impl Container {
         let applets = run(Command::new("/bin/busybox").arg("--list"));
         for applet in applets.lines().filter(|a| !a.is_empty() && *a != "busybox") {
             let _ = std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(applet));
+        }
+        for (path, content) in files {
+            let file = rootfs.join(path.trim_start_matches('/'));
+            if let Some(dir) = file.parent() {
+                fs::create_dir_all(dir).expect("creating a rootfs directory");
+            }
+            fs::write(&file, content).expect("writing a rootfs file");
         }
         run(Command::new("runc").args(["spec"]).current_dir(&bundle));
         let config_path = bundle.join("config.json");

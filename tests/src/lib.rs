@@ -83,6 +83,14 @@ pub fn exec_of(event: &Event) -> Option<&Exec> {
     }
 }
 
+/// The open part of an event, if it is an open.
+pub fn open_of(event: &Event) -> Option<&sensor::event::Open> {
+    match &event.body {
+        Body::Open(open) => Some(open),
+        _ => None,
+    }
+}
+
 /// The argv of an exec event; empty for other events.
 pub fn argv(event: &Event) -> &[String] {
     exec_of(event).map_or(&[], |exec| exec.argv.as_slice())

@@ -29,7 +29,11 @@ async fn clone_and_procexit_follow_a_process_but_not_threads() {
     if !can_load_ebpf("clone_procexit") {
         return;
     }
-    let (_sensor, mut reader) = start_with(&test_config(WakeupPolicy::EveryEvent));
+    let config = KernelConfig {
+        kinds: vec![EventKind::Exec, EventKind::Fork, EventKind::Exit],
+        ..test_config(WakeupPolicy::EveryEvent)
+    };
+    let (_sensor, mut reader) = start_with(&config);
     // Threads of this process must not show up as new processes or as exits.
     std::thread::spawn(|| std::thread::sleep(Duration::from_millis(10)))
         .join()

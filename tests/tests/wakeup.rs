@@ -13,7 +13,11 @@ const EXECS: usize = 200;
 
 /// Runs the workload under `policy`; returns the reader's stats and the events seen.
 async fn run(policy: WakeupPolicy) -> (ReaderStats, usize) {
-    let (_sensor, mut reader) = start_with(&test_config(policy));
+    let config = sensor::kernel::KernelConfig {
+        kinds: vec![sensor::event::EventKind::Exec],
+        ..test_config(policy)
+    };
+    let (_sensor, mut reader) = start_with(&config);
     let marker = nonce("wakeup");
     let mut workload = spawn_execs(EXECS, &marker);
     let events = read_until(&mut reader, Duration::from_secs(60), |events| {
@@ -56,6 +60,7 @@ async fn threshold_wakes_the_reader_before_the_timer() {
     // A timer that never fires within the test: only threshold wakeups can deliver.
     let config = sensor::kernel::KernelConfig {
         poll_interval: Duration::from_secs(3600),
+        kinds: vec![sensor::event::EventKind::Exec],
         ..test_config(WakeupPolicy::Batched { bytes: 16 * 1024 })
     };
     let (_sensor, mut reader) = start_with(&config);

@@ -5,11 +5,14 @@
 use std::mem::size_of;
 
 use sensor_common::{
-    EventHeader, EventKind, ExecEvent, ExitEvent,
-    event::{ARGS_LEN, FILENAME_LEN, flags},
+    EventHeader, EventKind, ExecEvent, ExitEvent, FileEvent,
+    event::{ARGS_LEN, FILENAME_LEN, PATH_MAX, flags, path_source},
 };
 
-use super::{Body, Event, Exec, Exit, Task};
+use super::{
+    Body, Event, Exec, Exit, Task,
+    file::{Open, OpenSyscall, PathSource},
+};
 use crate::fields;
 
 /// Why a record could not be decoded.
@@ -38,6 +41,14 @@ pub enum DecodeError {
         len: usize,
         /// Bytes the kind needs.
         need: usize,
+    },
+    /// A number field with a value this agent does not know.
+    #[error("{field} has unknown value {value}")]
+    UnknownValue {
+        /// The field.
+        field: &'static str,
+        /// The value.
+        value: u32,
     },
     /// A length field larger than the buffer it describes.
     #[error("{field} claims {len} bytes but its buffer holds {cap}")]
@@ -96,6 +107,7 @@ pub fn decode(bytes: &[u8]) -> Result<Event, DecodeError> {
                 status: raw.exit_code,
             })
         }
+        EventKind::Open => decode_open(bytes, &header, &mut truncated, &mut unreadable)?,
     };
     Ok(Event {
         boot_ns: header.boot_ns,
@@ -162,6 +174,53 @@ fn decode_exec(
         via_execveat: header.flags & flags::VIA_EXECVEAT != 0,
         exepath: text(until_nul(&raw.filename[..filename_len])),
         argv: split_args(&raw.args[..args_len]),
+    }))
+}
+
+fn decode_open(
+    bytes: &[u8],
+    header: &EventHeader,
+    truncated: &mut Vec<&'static str>,
+    unreadable: &mut Vec<&'static str>,
+) -> Result<Body, DecodeError> {
+    let raw: FileEvent = read(check_len::<FileEvent>(bytes, EventKind::Open)?);
+    let path_len = raw.path_len as usize;
+    let path = &bytes[size_of::<FileEvent>()..];
+    if path_len > PATH_MAX || path_len > path.len() {
+        return Err(DecodeError::BadLength {
+            field: fields::FD_NAME,
+            len: path_len,
+            cap: path.len().min(PATH_MAX),
+        });
+    }
+    let syscall = OpenSyscall::from_raw(raw.syscall).ok_or(DecodeError::UnknownValue {
+        field: "syscall",
+        value: raw.syscall,
+    })?;
+    let source = match raw.path_source {
+        path_source::OPENED => PathSource::Opened,
+        path_source::AS_GIVEN => PathSource::AsGiven,
+        value => {
+            return Err(DecodeError::UnknownValue {
+                field: "path_source",
+                value,
+            });
+        }
+    };
+    if header.flags & flags::PATH_TRUNCATED != 0 {
+        truncated.push(fields::FD_NAME);
+    }
+    if header.flags & flags::PATH_INCOMPLETE != 0 {
+        unreadable.push(fields::FD_NAME);
+    }
+    Ok(Body::Open(Open {
+        syscall,
+        path: text(until_nul(&path[..path_len])),
+        source,
+        result: raw.result,
+        flags: raw.flags,
+        mode: raw.mode,
+        inode_mode: raw.inode_mode,
     }))
 }
 

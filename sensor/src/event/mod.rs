@@ -2,8 +2,10 @@
 
 pub mod clock;
 pub mod decode;
+pub mod file;
 
 pub use decode::{DecodeError, decode};
+pub use file::Open;
 pub use sensor_common::EventKind;
 
 /// Who did it: the task that caused the event.
@@ -49,6 +51,8 @@ pub enum Body {
     Fork,
     /// A process ended; [`Event::task`] is its last thread.
     Exit(Exit),
+    /// A file open.
+    Open(Open),
 }
 
 /// How a process ended.
@@ -89,6 +93,7 @@ impl Event {
             Body::Exec(_) => EventKind::Exec,
             Body::Fork => EventKind::Fork,
             Body::Exit(_) => EventKind::Exit,
+            Body::Open(_) => EventKind::Open,
         }
     }
 
@@ -100,6 +105,7 @@ impl Event {
             Body::Exec(_) => "execve",
             Body::Fork => "clone",
             Body::Exit(_) => "procexit",
+            Body::Open(open) => open.syscall.name(),
         }
     }
 }
@@ -111,6 +117,7 @@ pub fn kind_name(kind: EventKind) -> &'static str {
         EventKind::Exec => "exec",
         EventKind::Fork => "fork",
         EventKind::Exit => "exit",
+        EventKind::Open => "open",
     }
 }
 

@@ -85,4 +85,42 @@ pub const PROBES: &[Probe] = &[
         required: true,
         without: "no process exit events",
     },
+    open_probe(
+        "sys_enter_open",
+        &[("filename", 16), ("flags", 24), ("mode", 32)],
+        false,
+    ),
+    open_probe("sys_exit_open", &[("ret", 16)], false),
+    open_probe(
+        "sys_enter_openat",
+        &[("dfd", 16), ("filename", 24), ("flags", 32), ("mode", 40)],
+        true,
+    ),
+    open_probe("sys_exit_openat", &[("ret", 16)], true),
+    open_probe(
+        "sys_enter_openat2",
+        &[("dfd", 16), ("filename", 24), ("how", 32)],
+        false,
+    ),
+    open_probe("sys_exit_openat2", &[("ret", 16)], false),
+    open_probe("sys_enter_creat", &[("pathname", 16), ("mode", 24)], false),
+    open_probe("sys_exit_creat", &[("ret", 16)], false),
 ];
+
+/// A syscall tracepoint of the open family; the program has the tracepoint's name.
+const fn open_probe(
+    name: &'static str,
+    fields: &'static [(&'static str, usize)],
+    required: bool,
+) -> Probe {
+    Probe {
+        program: name,
+        hook: Hook::TracePoint {
+            category: "syscalls",
+            name,
+            fields,
+        },
+        required,
+        without: "opens through this syscall are not reported (some architectures lack it)",
+    }
+}

@@ -3,7 +3,7 @@
 use serde_json::{Map, Value, json};
 
 use crate::{
-    event::{Body, Event, EventKind, clock::BootClock, kind_name},
+    event::{Body, Event, EventKind, clock::BootClock, file::result_text, kind_name},
     fields as f,
 };
 
@@ -38,6 +38,24 @@ pub fn event(event: &Event, clock: &BootClock) -> Value {
             obj.insert(f::PROC_CMDLINE.into(), cmdline.into());
         }
         Body::Fork => {}
+        Body::Open(open) => {
+            obj.insert(f::FD_NAME.into(), open.path.clone().into());
+            obj.insert(f::FD_NAME_SOURCE.into(), open.source.name().into());
+            obj.insert(f::FD_DIRECTORY.into(), open.directory().into());
+            obj.insert(f::FD_FILENAME.into(), open.filename().into());
+            if open.result >= 0 {
+                obj.insert(f::FD_NUM.into(), open.result.into());
+            }
+            if let Some(typechar) = open.typechar() {
+                obj.insert(f::FD_TYPECHAR.into(), typechar.to_string().into());
+            }
+            obj.insert(f::EVT_RAWRES.into(), open.result.into());
+            obj.insert(f::EVT_RES.into(), result_text(open.result).into());
+            obj.insert(f::EVT_ARG_FLAGS.into(), open.flags_text().into());
+            obj.insert(f::EVT_ARG_MODE.into(), format!("{:04o}", open.mode).into());
+            obj.insert(f::EVT_IS_OPEN_READ.into(), open.is_read().into());
+            obj.insert(f::EVT_IS_OPEN_WRITE.into(), open.is_write().into());
+        }
         Body::Exit(exit) => {
             if let Some(code) = exit.code() {
                 obj.insert(f::EXIT_CODE.into(), code.into());

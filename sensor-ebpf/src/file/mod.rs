@@ -1,0 +1,4 @@
+//! File hooks: opens, with paths resolved in the kernel.
+
+pub mod open;
+pub mod path;

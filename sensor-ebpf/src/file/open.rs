@@ -1,0 +1,346 @@
+//! File opens: open(2), openat(2), openat2(2) and creat(2).
+//!
+//! The entry tracepoints keep the arguments per thread; the exit tracepoints write
+//! the event with the result. A successful open reports the path of the object the
+//! kernel opened (walked from the new fd), so it is absolute, symlinks resolved, and
+//! cannot be faked by changing the argument after the kernel read it. A failed open
+//! reports the path as given, made absolute with the working directory or dirfd.
+
+use aya_ebpf::{
+    helpers::{
+        bpf_get_current_pid_tgid,
+        generated::{bpf_probe_read_kernel, bpf_probe_read_user_str, bpf_ringbuf_output},
+    },
+    macros::{map, tracepoint},
+    maps::{LruHashMap, PerCpuArray},
+    programs::TracePointContext,
+};
+use sensor_common::{
+    DropReason, EventKind, FileEvent,
+    event::{PATH_MAX, flags, open_syscall, path_source},
+};
+
+use super::path::{END, PATH_SCRATCH, PathScratch, VfsPath, read_path, walk};
+use crate::{
+    emit::{count, enabled, fill_header, submit_flags},
+    kernel::{current_task, read_at},
+    maps::{self, EVENTS},
+};
+
+const AT_FDCWD: i32 = -100;
+/// creat(2) is open(2) with these flags.
+const CREAT_FLAGS: u32 = 0o100 | 0o1 | 0o1000;
+/// Syscall tracepoint records: the arguments follow an 8-byte common header and the
+/// syscall number, one 8-byte slot each from offset 16; `ret` is at 16 on exit.
+const ARG0: usize = 16;
+const ARG1: usize = 24;
+const ARG2: usize = 32;
+const ARG3: usize = 40;
+
+/// An open in flight, between its entry and exit tracepoints.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct OpenArgs {
+    filename: u64,
+    dfd: i32,
+    flags: u32,
+    mode: u32,
+    syscall: u32,
+}
+
+/// Opens in flight, by thread id. LRU so a missed exit can never fill it.
+#[map]
+static OPEN_ARGS: LruHashMap<u32, OpenArgs> = LruHashMap::with_max_entries(8192, 0);
+
+/// The record under construction: the event and room for its path.
+#[repr(C)]
+pub struct FileRecord {
+    event: FileEvent,
+    path: [u8; PATH_MAX],
+}
+
+#[map]
+static FILE_RECORD: PerCpuArray<FileRecord> = PerCpuArray::with_max_entries(1, 0);
+
+#[inline(always)]
+fn arg<T>(ctx: &TracePointContext, offset: usize) -> T
+where
+    T: Default,
+{
+    // SAFETY: offsets inside the syscall tracepoint record, checked at load.
+    unsafe { ctx.read_at(offset) }.unwrap_or_default()
+}
+
+#[inline(always)]
+fn stash(filename: u64, dfd: i32, flags: u32, mode: u32, syscall: u32) -> u32 {
+    if !enabled(EventKind::Open) {
+        return 0;
+    }
+    let tid = bpf_get_current_pid_tgid() as u32;
+    let args = OpenArgs {
+        filename,
+        dfd,
+        flags,
+        mode,
+        syscall,
+    };
+    let _ = OPEN_ARGS.insert(tid, args, 0);
+    0
+}
+
+/// `syscalls:sys_enter_open(const char *filename, int flags, umode_t mode)`.
+#[tracepoint(category = "syscalls", name = "sys_enter_open")]
+pub fn sys_enter_open(ctx: TracePointContext) -> u32 {
+    let (filename, flags, mode) = (
+        arg::<u64>(&ctx, ARG0),
+        arg::<u64>(&ctx, ARG1),
+        arg::<u64>(&ctx, ARG2),
+    );
+    stash(
+        filename,
+        AT_FDCWD,
+        flags as u32,
+        mode as u32,
+        open_syscall::OPEN,
+    )
+}
+
+/// `syscalls:sys_enter_openat(int dfd, const char *filename, int flags, umode_t mode)`.
+#[tracepoint(category = "syscalls", name = "sys_enter_openat")]
+pub fn sys_enter_openat(ctx: TracePointContext) -> u32 {
+    let dfd = arg::<u64>(&ctx, ARG0) as i32;
+    let (filename, flags, mode) = (
+        arg::<u64>(&ctx, ARG1),
+        arg::<u64>(&ctx, ARG2),
+        arg::<u64>(&ctx, ARG3),
+    );
+    stash(
+        filename,
+        dfd,
+        flags as u32,
+        mode as u32,
+        open_syscall::OPENAT,
+    )
+}
+
+/// `syscalls:sys_enter_openat2(int dfd, const char *filename, struct open_how *how, size_t usize)`.
+#[tracepoint(category = "syscalls", name = "sys_enter_openat2")]
+pub fn sys_enter_openat2(ctx: TracePointContext) -> u32 {
+    let dfd = arg::<u64>(&ctx, ARG0) as i32;
+    let filename = arg::<u64>(&ctx, ARG1);
+    let how = arg::<u64>(&ctx, ARG2);
+    // struct open_how { u64 flags; u64 mode; u64 resolve; }
+    // SAFETY: the helper checks the user address.
+    let flags = unsafe { aya_ebpf::helpers::bpf_probe_read_user(how as *const u64) }.unwrap_or(0);
+    // SAFETY: as above.
+    let mode =
+        unsafe { aya_ebpf::helpers::bpf_probe_read_user((how + 8) as *const u64) }.unwrap_or(0);
+    stash(
+        filename,
+        dfd,
+        flags as u32,
+        mode as u32,
+        open_syscall::OPENAT2,
+    )
+}
+
+/// `syscalls:sys_enter_creat(const char *pathname, umode_t mode)`.
+#[tracepoint(category = "syscalls", name = "sys_enter_creat")]
+pub fn sys_enter_creat(ctx: TracePointContext) -> u32 {
+    let (filename, mode) = (arg::<u64>(&ctx, ARG0), arg::<u64>(&ctx, ARG1));
+    stash(
+        filename,
+        AT_FDCWD,
+        CREAT_FLAGS,
+        mode as u32,
+        open_syscall::CREAT,
+    )
+}
+
+/// `syscalls:sys_exit_open(long ret)`.
+#[tracepoint(category = "syscalls", name = "sys_exit_open")]
+pub fn sys_exit_open(ctx: TracePointContext) -> u32 {
+    exit(&ctx)
+}
+
+/// `syscalls:sys_exit_openat(long ret)`.
+#[tracepoint(category = "syscalls", name = "sys_exit_openat")]
+pub fn sys_exit_openat(ctx: TracePointContext) -> u32 {
+    exit(&ctx)
+}
+
+/// `syscalls:sys_exit_openat2(long ret)`.
+#[tracepoint(category = "syscalls", name = "sys_exit_openat2")]
+pub fn sys_exit_openat2(ctx: TracePointContext) -> u32 {
+    exit(&ctx)
+}
+
+/// `syscalls:sys_exit_creat(long ret)`.
+#[tracepoint(category = "syscalls", name = "sys_exit_creat")]
+pub fn sys_exit_creat(ctx: TracePointContext) -> u32 {
+    exit(&ctx)
+}
+
+#[inline(always)]
+fn exit(ctx: &TracePointContext) -> u32 {
+    let tid = bpf_get_current_pid_tgid() as u32;
+    let Some(args) = OPEN_ARGS.get_ptr(tid) else {
+        return 0;
+    };
+    // SAFETY: a valid map value; copied before the entry is removed.
+    let args = unsafe { *args };
+    let _ = OPEN_ARGS.remove(tid);
+    let ret: i64 = arg(ctx, ARG0);
+    match try_exit(ret, &args) {
+        Ok(()) => 0,
+        Err(_) => 1,
+    }
+}
+
+/// The `struct file *` behind file descriptor `fd` of the current task.
+#[inline(always)]
+fn file_of_fd(task: u64, fd: i64) -> Result<u64, i32> {
+    let o = maps::offsets();
+    let files: u64 = read_at(task, o.task_files)?;
+    let fdt: u64 = read_at(files, o.files_fdt)?;
+    let max_fds: u32 = read_at(fdt, o.fdt_max_fds)?;
+    if fd < 0 || fd >= max_fds as i64 {
+        return Err(-1);
+    }
+    let fds: u64 = read_at(fdt, o.fdt_fd)?;
+    read_at(fds, (fd as u32) * 8)
+}
+
+#[inline(always)]
+fn try_exit(ret: i64, args: &OpenArgs) -> Result<(), i32> {
+    let scratch = PATH_SCRATCH.get_ptr_mut(0).ok_or(-1)?;
+    let record = FILE_RECORD.get_ptr_mut(0).ok_or(-1)?;
+    // SAFETY: per-CPU map values, used by this program alone while it runs.
+    let (scratch, record) = unsafe { (&mut *scratch, &mut *record) };
+    let event = &mut record.event;
+    fill_header(&mut event.header, EventKind::Open);
+    event.result = ret;
+    event.flags = args.flags;
+    event.mode = args.mode;
+    event.syscall = args.syscall;
+    event.inode_mode = 0;
+
+    let task = current_task();
+    let (start, end) = if ret >= 0 {
+        event.path_source = path_source::OPENED;
+        opened_path(scratch, task, ret, event)
+    } else {
+        event.path_source = path_source::AS_GIVEN;
+        as_given(scratch, task, args, &mut event.header.flags)
+    };
+    if event.header.flags & (flags::PATH_TRUNCATED | flags::PATH_INCOMPLETE) != 0 {
+        count(EventKind::Open, DropReason::Truncated);
+    }
+    let len = end.saturating_sub(start) & (PATH_MAX - 1);
+    event.path_len = len as u32;
+    // SAFETY: source offset masked inside the scratch buffer's first two thirds,
+    // length below PATH_MAX, destination sized PATH_MAX.
+    unsafe {
+        bpf_probe_read_kernel(
+            record.path.as_mut_ptr().cast(),
+            len as u32,
+            scratch.buf.as_ptr().add(start & (2 * PATH_MAX - 1)).cast(),
+        )
+    };
+    let size = core::mem::size_of::<FileEvent>() + len;
+    // SAFETY: the record is a map value of at least `size` bytes.
+    let rc = unsafe {
+        bpf_ringbuf_output(
+            &EVENTS as *const _ as *mut core::ffi::c_void,
+            (record as *mut FileRecord).cast(),
+            size as u64,
+            submit_flags(),
+        )
+    };
+    if rc != 0 {
+        count(EventKind::Open, DropReason::RingFull);
+        return Err(-1);
+    }
+    Ok(())
+}
+
+/// The task's root, where path walks stop.
+#[inline(always)]
+fn task_root(task: u64) -> Result<VfsPath, i32> {
+    let o = maps::offsets();
+    read_at::<u64>(task, o.task_fs).and_then(|fs| read_path(fs, o.fs_root))
+}
+
+/// For a successful open: the path of the file behind the new fd, and its inode
+/// mode. Returns `(start, end)`; an empty, flagged path if a read fails.
+#[inline(always)]
+fn opened_path(
+    scratch: &mut PathScratch,
+    task: u64,
+    fd: i64,
+    event: &mut FileEvent,
+) -> (usize, usize) {
+    let o = maps::offsets();
+    let at = file_of_fd(task, fd).and_then(|file| read_path(file, o.file_f_path));
+    let (Ok(at), Ok(root)) = (at, task_root(task)) else {
+        event.header.flags |= flags::PATH_INCOMPLETE;
+        count(EventKind::Open, DropReason::ReadFailed);
+        return (END, END);
+    };
+    if let Ok(inode) = read_at::<u64>(at.dentry, o.dentry_inode) {
+        event.inode_mode = u32::from(read_at::<u16>(inode, o.inode_mode).unwrap_or(0));
+    }
+    let walked = walk(scratch, at, root);
+    event.header.flags |= walked.flags;
+    (walked.start, END)
+}
+
+/// For a failed open: the path the process gave, prefixed with its working
+/// directory (or the directory of `dfd`) when relative. Returns `(start, end)`.
+#[inline(always)]
+fn as_given(
+    scratch: &mut PathScratch,
+    task: u64,
+    args: &OpenArgs,
+    header_flags: &mut u32,
+) -> (usize, usize) {
+    // The string goes after END + 1, leaving END for a separating '/'.
+    // SAFETY: destination inside the buffer's last third; the helper checks the source.
+    let n = unsafe {
+        bpf_probe_read_user_str(
+            scratch.buf.as_mut_ptr().add(END + 1).cast(),
+            (PATH_MAX - 1) as u32,
+            args.filename as *const core::ffi::c_void,
+        )
+    };
+    if n <= 1 {
+        *header_flags |= flags::PATH_INCOMPLETE;
+        count(EventKind::Open, DropReason::ReadFailed);
+        return (END, END);
+    }
+    let end = END + n as usize; // n counts the NUL
+    if scratch.buf[END + 1] == b'/' {
+        return (END + 1, end);
+    }
+    let o = maps::offsets();
+    let dir = if args.dfd == AT_FDCWD {
+        read_at::<u64>(task, o.task_fs).and_then(|fs| read_path(fs, o.fs_pwd))
+    } else {
+        file_of_fd(task, args.dfd as i64).and_then(|file| read_path(file, o.file_f_path))
+    };
+    let (Ok(dir), Ok(root)) = (dir, task_root(task)) else {
+        *header_flags |= flags::PATH_INCOMPLETE;
+        count(EventKind::Open, DropReason::ReadFailed);
+        return (END + 1, end);
+    };
+    let walked = walk(scratch, dir, root);
+    *header_flags |= walked.flags;
+    scratch.buf[END] = b'/';
+    // A directory of "/" would make "//name".
+    let start = if walked.start == END - 1 {
+        END
+    } else {
+        walked.start
+    };
+    (start, end)
+}
