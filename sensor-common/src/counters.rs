@@ -16,13 +16,25 @@ pub enum DropReason {
     ReadFailed = 1,
     /// A string was longer than its buffer: the record went out with it cut.
     Truncated = 2,
+    /// A filter the agent set dropped the record on purpose (not a loss).
+    Filtered = 3,
 }
 
 impl DropReason {
     /// Number of reasons; the stride of the counter array.
-    pub const COUNT: u32 = 3;
+    pub const COUNT: u32 = 4;
     /// Every reason, in slot order.
-    pub const ALL: [DropReason; 3] = [Self::RingFull, Self::ReadFailed, Self::Truncated];
+    pub const ALL: [DropReason; 4] = [
+        Self::RingFull,
+        Self::ReadFailed,
+        Self::Truncated,
+        Self::Filtered,
+    ];
+
+    /// Whether the count is a loss to report (everything but [`Self::Filtered`]).
+    pub const fn is_loss(self) -> bool {
+        !matches!(self, Self::Filtered)
+    }
 
     /// The stable name used in metrics and in `drop` lines.
     pub const fn name(self) -> &'static str {
@@ -30,6 +42,7 @@ impl DropReason {
             Self::RingFull => "ring_full",
             Self::ReadFailed => "read_failed",
             Self::Truncated => "truncated",
+            Self::Filtered => "filtered",
         }
     }
 }

@@ -9,6 +9,7 @@
 
 pub mod counters;
 pub mod event;
+pub mod filters;
 pub mod offsets;
 
 pub use counters::{COUNTER_SLOTS, DropReason};

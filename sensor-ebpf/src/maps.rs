@@ -4,7 +4,7 @@ use aya_ebpf::{
     macros::map,
     maps::{Array, LruHashMap, PerCpuArray, RingBuf},
 };
-use sensor_common::{COUNTER_SLOTS, EventKind, KernelOffsets};
+use sensor_common::{COUNTER_SLOTS, EventKind, KernelOffsets, filters::settings};
 
 /// Every event record goes here. The agent may resize it at load time.
 #[map]
@@ -18,6 +18,16 @@ pub static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(COUNTER_SL
 /// writes it at start and whenever its configuration changes.
 #[map]
 pub static KINDS: Array<u32> = Array::with_max_entries(EventKind::MAX + 1, 0);
+
+/// Filter settings by index (`sensor_common::filters::settings`), written by the agent.
+#[map]
+pub static SETTINGS: Array<u32> = Array::with_max_entries(settings::COUNT, 0);
+
+/// A setting's value (0 when unset).
+#[inline(always)]
+pub fn setting(index: u32) -> u32 {
+    SETTINGS.get(index).copied().unwrap_or(0)
+}
 
 /// Threads inside `execveat(2)`, keyed by thread id, so the exec event can say which
 /// syscall it came through. LRU so that a missed exit can never fill it.

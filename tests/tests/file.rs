@@ -260,3 +260,104 @@ async fn opens_in_a_container_have_container_paths() {
         "no open by the container's programs shows the host's view of its root"
     );
 }
+
+#[tokio::test]
+async fn open_filter_reports_only_watched_prefixes_and_changes_while_running() {
+    if !can_load_ebpf("open_filter") {
+        return;
+    }
+    let dir = tmp_dir("filter");
+    let d = dir.to_str().expect("utf-8").to_string();
+    for sub in ["watched", "other", "w"] {
+        std::fs::create_dir_all(dir.join(sub)).expect("creating dirs");
+        std::fs::write(dir.join(sub).join("f"), "x").expect("writing");
+    }
+    let config = KernelConfig {
+        open_filter: Some(sensor::kernel::OpenFilter {
+            read: vec![format!("{d}/watched/")],
+            write: vec![format!("{d}/w/")],
+        }),
+        ..opens_only()
+    };
+    let (mut sensor, mut reader) = start_with(&config);
+    let read = |sub: &str| std::fs::read(dir.join(sub).join("f")).expect("reading");
+    let write = |sub: &str| std::fs::write(dir.join(sub).join("f"), "y").expect("writing");
+    read("watched");
+    read("other");
+    write("w");
+    read("w");
+    write("other");
+    let (watched, other, w) = (
+        format!("{d}/watched/f"),
+        format!("{d}/other/f"),
+        format!("{d}/w/f"),
+    );
+    let events = read_until(&mut reader, Duration::from_secs(3), |_| false).await;
+    let opens: Vec<&Open> = events
+        .iter()
+        .filter_map(open_of)
+        .filter(|o| o.path.starts_with(&d))
+        .collect();
+    assert_eq!(
+        opens.len(),
+        2,
+        "only the watched read and the watched write: {opens:?}"
+    );
+    assert!(opens.iter().any(|o| o.path == watched && o.is_read()));
+    assert!(
+        opens
+            .iter()
+            .any(|o| o.path == w && o.is_write() && !o.is_read())
+    );
+
+    sensor
+        .set_open_filter(None)
+        .expect("turning the filter off");
+    read("other");
+    let events = wait_for(&mut reader, &[&other]).await;
+    assert!(
+        find(&events, &other).is_some(),
+        "with no filter every open is reported"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test]
+async fn a_million_unwatched_opens_reach_user_space_as_zero_events() {
+    if !can_load_ebpf("open_flood") {
+        return;
+    }
+    const OPENS: u64 = 1_000_000;
+    let config = KernelConfig {
+        open_filter: Some(sensor::kernel::OpenFilter {
+            read: vec![format!("/{}/", nonce("nothing-lives-here"))],
+            write: vec![],
+        }),
+        ..opens_only()
+    };
+    let (sensor, mut reader) = start_with(&config);
+    let filtered = |sensor: &sensor::kernel::KernelSensor| {
+        let counts = sensor.counters().read().expect("the counters");
+        sensor::kernel::counters::total(&counts, sensor_common::DropReason::Filtered)
+    };
+    let before = filtered(&sensor);
+    let path = CString::new("/etc/hostname").expect("no NUL");
+    for _ in 0..OPENS {
+        // SAFETY: a valid path; the fd is closed at once.
+        let fd = unsafe { libc::open(path.as_ptr(), libc::O_RDONLY) };
+        assert!(fd >= 0);
+        // SAFETY: our fd.
+        unsafe { libc::close(fd) };
+    }
+    let events = read_until(&mut reader, Duration::from_millis(500), |_| false).await;
+    let opens = events.iter().filter(|e| open_of(e).is_some()).count();
+    assert_eq!(
+        opens, 0,
+        "no open outside the watched prefix reaches user space"
+    );
+    let dropped = filtered(&sensor) - before;
+    assert!(
+        dropped >= OPENS,
+        "the kernel counted {dropped} filtered opens"
+    );
+}

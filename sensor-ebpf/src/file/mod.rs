@@ -1,4 +1,5 @@
 //! File hooks: opens, with paths resolved in the kernel.
 
+pub mod filter;
 pub mod open;
 pub mod path;

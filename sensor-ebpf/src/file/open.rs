@@ -20,7 +20,10 @@ use sensor_common::{
     event::{PATH_MAX, flags, open_syscall, path_source},
 };
 
-use super::path::{END, PATH_SCRATCH, PathScratch, VfsPath, read_path, walk};
+use super::{
+    filter,
+    path::{END, PATH_SCRATCH, PathScratch, VfsPath, read_path, walk},
+};
 use crate::{
     emit::{count, enabled, fill_header, submit_flags},
     kernel::{current_task, read_at},
@@ -233,20 +236,25 @@ fn try_exit(ret: i64, args: &OpenArgs) -> Result<(), i32> {
         event.path_source = path_source::AS_GIVEN;
         as_given(scratch, task, args, &mut event.header.flags)
     };
-    if event.header.flags & (flags::PATH_TRUNCATED | flags::PATH_INCOMPLETE) != 0 {
+    let partial = event.header.flags & (flags::PATH_TRUNCATED | flags::PATH_INCOMPLETE) != 0;
+    let len = end.saturating_sub(start) & (PATH_MAX - 1);
+    let path = scratch
+        .buf
+        .as_ptr()
+        .wrapping_add(start & (2 * PATH_MAX - 1));
+    // A partial path cannot be matched against prefixes: report it rather than
+    // risk dropping a watched open.
+    if !partial && filter::filtering() && !filter::watched(path, len, args.flags) {
+        count(EventKind::Open, DropReason::Filtered);
+        return Ok(());
+    }
+    if partial {
         count(EventKind::Open, DropReason::Truncated);
     }
-    let len = end.saturating_sub(start) & (PATH_MAX - 1);
     event.path_len = len as u32;
     // SAFETY: source offset masked inside the scratch buffer's first two thirds,
     // length below PATH_MAX, destination sized PATH_MAX.
-    unsafe {
-        bpf_probe_read_kernel(
-            record.path.as_mut_ptr().cast(),
-            len as u32,
-            scratch.buf.as_ptr().add(start & (2 * PATH_MAX - 1)).cast(),
-        )
-    };
+    unsafe { bpf_probe_read_kernel(record.path.as_mut_ptr().cast(), len as u32, path.cast()) };
     let size = core::mem::size_of::<FileEvent>() + len;
     // SAFETY: the record is a map value of at least `size` bytes.
     let rc = unsafe {

@@ -11,7 +11,10 @@ use tokio::signal::unix::{SignalKind, signal};
 
 use crate::{
     event::{Event, EventKind, clock::BootClock, kind_by_name, kind_name},
-    kernel::{KernelConfig, KernelSensor, WakeupPolicy, counters::DropTracker},
+    kernel::{
+        KernelConfig, KernelSensor, OpenFilter, WakeupPolicy,
+        counters::{self, DropTracker},
+    },
     output::json,
 };
 
@@ -35,6 +38,14 @@ pub struct TraceArgs {
     /// dropped in the kernel. Default: all.
     #[arg(long, value_delimiter = ',', value_parser = parse_kind)]
     pub events: Vec<EventKind>,
+    /// Report opens for reading only under this path prefix (repeatable; `/etc/`
+    /// watches a directory). With no --watch-read or --watch-write, every open is
+    /// reported.
+    #[arg(long, value_name = "PREFIX")]
+    pub watch_read: Vec<String>,
+    /// Report opens for writing only under this path prefix (repeatable).
+    #[arg(long, value_name = "PREFIX")]
+    pub watch_write: Vec<String>,
 }
 
 fn parse_kind(name: &str) -> Result<EventKind, String> {
@@ -62,6 +73,12 @@ impl TraceArgs {
             } else {
                 self.events.clone()
             },
+            open_filter: (!self.watch_read.is_empty() || !self.watch_write.is_empty()).then(|| {
+                OpenFilter {
+                    read: self.watch_read.clone(),
+                    write: self.watch_write.clone(),
+                }
+            }),
         }
     }
 }
@@ -116,8 +133,14 @@ async fn trace(args: &TraceArgs) -> anyhow::Result<()> {
         .and_then(|()| write_events(&mut out, &batch))
         .and_then(|()| report_drops(&mut out, &sensor, &reader, &mut drops));
     let stats = reader.stats();
+    let filtered = sensor
+        .counters()
+        .read()
+        .map(|counts| counters::total(&counts, sensor_common::DropReason::Filtered))
+        .unwrap_or(0);
     tracing::info!(
         records = stats.records,
+        filtered_in_kernel = filtered,
         wakeups = stats.wakeups,
         timer_polls = stats.timer_polls,
         decode_errors = stats.decode_errors,

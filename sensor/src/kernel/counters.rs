@@ -62,7 +62,7 @@ impl DropTracker {
         self.last.resize(kernel.len(), 0);
         let mut deltas = Vec::new();
         for (last, &((kind, reason), total)) in self.last.iter_mut().zip(kernel) {
-            if total > *last {
+            if reason.is_loss() && total > *last {
                 deltas.push(DropDelta {
                     kind: Some(kind),
                     reason: reason.name(),
@@ -85,9 +85,25 @@ impl DropTracker {
     }
 }
 
+/// The total of one reason over all kinds.
+pub fn total(counts: &[(Slot, u64)], reason: DropReason) -> u64 {
+    counts
+        .iter()
+        .filter(|((_, r), _)| *r == reason)
+        .map(|(_, n)| n)
+        .sum()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn filtered_records_are_not_losses() {
+        let mut tracker = DropTracker::default();
+        let slot = (EventKind::Open, DropReason::Filtered);
+        assert!(tracker.update(&[(slot, 1_000)], 0).is_empty());
+    }
 
     #[test]
     fn reports_only_growth() {

@@ -7,6 +7,7 @@
 
 pub mod btf;
 pub mod counters;
+pub mod filters;
 pub mod preflight;
 pub mod probes;
 pub mod ring;
@@ -16,13 +17,14 @@ use std::time::Duration;
 
 use aya::{
     Ebpf, EbpfLoader,
-    maps::{Array, MapData, PerCpuArray, RingBuf},
+    maps::{Array, MapData, PerCpuArray, RingBuf, lpm_trie::LpmTrie},
     programs::{RawTracePoint, TracePoint},
 };
 use probes::Hook;
-use sensor_common::{EventKind, KernelOffsets, offsets::globals};
+use sensor_common::{EventKind, KernelOffsets, filters::PREFIX_KEY_LEN, offsets::globals};
 
 pub use counters::DropCounters;
+pub use filters::OpenFilter;
 pub use ring::{EventReader, ReaderStats, WakeupPolicy};
 
 /// The eBPF object built by `build.rs` from `sensor-ebpf`.
@@ -39,6 +41,8 @@ pub struct KernelConfig {
     pub poll_interval: Duration,
     /// The event kinds to report; the others are dropped in the kernel.
     pub kinds: Vec<EventKind>,
+    /// Which opens to report; `None` reports all.
+    pub open_filter: Option<OpenFilter>,
 }
 
 impl Default for KernelConfig {
@@ -52,6 +56,7 @@ impl Default for KernelConfig {
             },
             poll_interval: Duration::from_millis(100),
             kinds: EventKind::ALL.to_vec(),
+            open_filter: None,
         }
     }
 }
@@ -117,6 +122,18 @@ pub struct KernelSensor {
     attached: Vec<&'static str>,
     counters: DropCounters,
     kinds: Array<MapData, u32>,
+    settings: Array<MapData, u32>,
+    open_prefixes: LpmTrie<MapData, [u8; PREFIX_KEY_LEN], u32>,
+}
+
+/// Takes map `name` from the object as a `T`.
+fn take_map<T: TryFrom<aya::maps::Map>>(
+    ebpf: &mut Ebpf,
+    name: &'static str,
+) -> Result<T, LoadError> {
+    ebpf.take_map(name)
+        .and_then(|map| T::try_from(map).ok())
+        .ok_or(LoadError::Map { map: name })
 }
 
 impl KernelSensor {
@@ -143,22 +160,21 @@ impl KernelSensor {
             .load(EBPF_OBJECT)
             .map_err(|e| LoadError::Load(Box::new(e)))?;
         start_kernel_logger(&mut ebpf);
-        let mut kinds = ebpf
-            .take_map("KINDS")
-            .and_then(|map| Array::<MapData, u32>::try_from(map).ok())
-            .ok_or(LoadError::Map { map: "KINDS" })?;
-        // Set before attaching, so no event of a kind that is off ever goes out.
+        let mut kinds: Array<MapData, u32> = take_map(&mut ebpf, "KINDS")?;
+        let mut settings: Array<MapData, u32> = take_map(&mut ebpf, "SETTINGS")?;
+        let mut open_prefixes: LpmTrie<MapData, [u8; PREFIX_KEY_LEN], u32> =
+            take_map(&mut ebpf, "OPEN_PREFIXES")?;
+        // Set before attaching, so nothing the configuration excludes ever goes out.
         set_kinds(&mut kinds, &config.kinds)?;
+        filters::apply(
+            &mut settings,
+            &mut open_prefixes,
+            config.open_filter.as_ref(),
+        )?;
         let attached = attach_probes(&mut ebpf)?;
 
-        let ring = ebpf
-            .take_map("EVENTS")
-            .and_then(|map| RingBuf::try_from(map).ok())
-            .ok_or(LoadError::Map { map: "EVENTS" })?;
-        let counters = ebpf
-            .take_map("COUNTERS")
-            .and_then(|map| PerCpuArray::<MapData, u64>::try_from(map).ok())
-            .ok_or(LoadError::Map { map: "COUNTERS" })?;
+        let ring: RingBuf<MapData> = take_map(&mut ebpf, "EVENTS")?;
+        let counters: PerCpuArray<MapData, u64> = take_map(&mut ebpf, "COUNTERS")?;
         let reader = EventReader::new(ring, config.poll_interval)?;
         let sensor = Self {
             _ebpf: ebpf,
@@ -166,6 +182,8 @@ impl KernelSensor {
             attached,
             counters: DropCounters::new(counters),
             kinds,
+            settings,
+            open_prefixes,
         };
         Ok((sensor, reader))
     }
@@ -188,6 +206,11 @@ impl KernelSensor {
     /// Turns event kinds on or off while running: `kinds` are on, all others off.
     pub fn set_kinds(&mut self, kinds: &[EventKind]) -> Result<(), LoadError> {
         set_kinds(&mut self.kinds, kinds)
+    }
+
+    /// Replaces the open filter while running; `None` reports every open.
+    pub fn set_open_filter(&mut self, filter: Option<&OpenFilter>) -> Result<(), LoadError> {
+        filters::apply(&mut self.settings, &mut self.open_prefixes, filter)
     }
 }
 

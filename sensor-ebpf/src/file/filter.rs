@@ -1,0 +1,60 @@
+//! Watched path prefixes: when the agent turns the open filter on, an open is
+//! reported only if its path lies under a prefix watched for its access (read or
+//! write). The agent stores, for each prefix, the access bits of every shorter
+//! watched prefix too, so the trie's longest match alone decides.
+
+use aya_ebpf::{
+    helpers::generated::bpf_probe_read_kernel,
+    macros::map,
+    maps::{
+        PerCpuArray,
+        lpm_trie::{Key, LpmTrie},
+    },
+};
+use sensor_common::filters::{PREFIX_KEY_LEN, PREFIX_MAX, PREFIXES_MAX, access, settings};
+
+use crate::maps::setting;
+
+/// Watched prefixes: path bytes to `access` bits.
+#[map]
+static OPEN_PREFIXES: LpmTrie<[u8; PREFIX_KEY_LEN], u32> =
+    LpmTrie::with_max_entries(PREFIXES_MAX, 0);
+
+/// Room for the lookup key, too large for the stack next to everything else.
+#[map]
+static PREFIX_KEY: PerCpuArray<Key<[u8; PREFIX_KEY_LEN]>> = PerCpuArray::with_max_entries(1, 0);
+
+/// Whether the open filter is on.
+#[inline(always)]
+pub fn filtering() -> bool {
+    setting(settings::OPEN_FILTER) != 0
+}
+
+/// Whether the `len` path bytes at `path` lie under a prefix watched for an open
+/// with these flags.
+#[inline(always)]
+pub fn watched(path: *const u8, len: usize, open_flags: u32) -> bool {
+    let Some(key) = PREFIX_KEY.get_ptr_mut(0) else {
+        return true;
+    };
+    // SAFETY: the per-CPU key, used by this program alone while it runs.
+    let key = unsafe { &mut *key };
+    let n = if len < PREFIX_MAX { len } else { PREFIX_MAX };
+    key.prefix_len = (n * 8) as u32;
+    // SAFETY: the size is masked below the key's data size; the helper checks the source.
+    unsafe {
+        bpf_probe_read_kernel(
+            key.data.as_mut_ptr().cast(),
+            (n & PREFIX_MAX) as u32,
+            path.cast(),
+        )
+    };
+    let wanted = match open_flags & 0o3 {
+        0 => access::READ,
+        1 => access::WRITE,
+        _ => access::READ | access::WRITE,
+    };
+    OPEN_PREFIXES
+        .get(&*key)
+        .is_some_and(|bits| bits & wanted != 0)
+}

@@ -1,0 +1,179 @@
+//! The filters the agent writes into the kernel: which opens to report, by path
+//! prefix and access. Set at start and replaceable while running.
+
+use std::collections::BTreeMap;
+
+use aya::maps::{
+    Array, MapData,
+    lpm_trie::{Key, LpmTrie},
+};
+use sensor_common::filters::{PREFIX_KEY_LEN, PREFIX_MAX, PREFIXES_MAX, access, settings};
+
+/// Path prefixes under which opens are reported; all other opens are dropped in
+/// the kernel. A prefix matches byte-wise: `/etc/` watches the directory, `/etc`
+/// also matches `/etcetera`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OpenFilter {
+    /// Prefixes watched for opens that read.
+    pub read: Vec<String>,
+    /// Prefixes watched for opens that write.
+    pub write: Vec<String>,
+}
+
+/// A prefix the kernel cannot watch.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum FilterError {
+    /// Not an absolute path.
+    #[error("watched prefix {0:?} is not an absolute path")]
+    NotAbsolute(String),
+    /// Too long for the kernel's trie.
+    #[error("watched prefix {prefix:?} is {len} bytes; at most {PREFIX_MAX} are compared")]
+    TooLong {
+        /// The prefix.
+        prefix: String,
+        /// Its length.
+        len: usize,
+    },
+    /// Contains a NUL byte.
+    #[error("watched prefix {0:?} contains a NUL byte")]
+    Nul(String),
+    /// Too many prefixes.
+    #[error("{0} watched prefixes; at most {PREFIXES_MAX} fit")]
+    TooMany(usize),
+}
+
+impl OpenFilter {
+    /// Each prefix with the access bits the kernel must store for it: its own, and
+    /// those of every shorter watched prefix it extends, because the trie returns
+    /// only the longest match.
+    pub fn entries(&self) -> Result<BTreeMap<&str, u32>, FilterError> {
+        let mut own: BTreeMap<&str, u32> = BTreeMap::new();
+        for (list, bit) in [(&self.read, access::READ), (&self.write, access::WRITE)] {
+            for prefix in list {
+                if !prefix.starts_with('/') {
+                    return Err(FilterError::NotAbsolute(prefix.clone()));
+                }
+                if prefix.len() > PREFIX_MAX {
+                    return Err(FilterError::TooLong {
+                        prefix: prefix.clone(),
+                        len: prefix.len(),
+                    });
+                }
+                if prefix.contains('\0') {
+                    return Err(FilterError::Nul(prefix.clone()));
+                }
+                *own.entry(prefix.as_str()).or_default() |= bit;
+            }
+        }
+        if own.len() > PREFIXES_MAX as usize {
+            return Err(FilterError::TooMany(own.len()));
+        }
+        Ok(own
+            .keys()
+            .map(|&prefix| {
+                let bits = own
+                    .iter()
+                    .filter(|(shorter, _)| prefix.starts_with(**shorter))
+                    .fold(0, |acc, (_, bits)| acc | bits);
+                (prefix, bits)
+            })
+            .collect())
+    }
+}
+
+fn key(prefix: &str) -> Key<[u8; PREFIX_KEY_LEN]> {
+    let mut data = [0u8; PREFIX_KEY_LEN];
+    data[..prefix.len()].copy_from_slice(prefix.as_bytes());
+    Key::new((prefix.len() * 8) as u32, data)
+}
+
+/// Writes `filter` into the kernel maps: `None` reports every open.
+pub(super) fn apply(
+    settings_map: &mut Array<MapData, u32>,
+    prefixes: &mut LpmTrie<MapData, [u8; PREFIX_KEY_LEN], u32>,
+    filter: Option<&OpenFilter>,
+) -> Result<(), super::LoadError> {
+    let map_error = |map, source| super::LoadError::MapWrite {
+        map,
+        source: Box::new(source),
+    };
+    let Some(filter) = filter else {
+        return settings_map
+            .set(settings::OPEN_FILTER, 0, 0)
+            .map_err(|e| map_error("SETTINGS", e));
+    };
+    let entries = filter
+        .entries()
+        .map_err(|e| super::LoadError::Config(e.to_string()))?;
+    // Add the new prefixes before removing stale ones and before turning the filter
+    // on, so no watched open is dropped while the maps change.
+    for (prefix, bits) in &entries {
+        prefixes
+            .insert(&key(prefix), bits, 0)
+            .map_err(|e| map_error("OPEN_PREFIXES", e))?;
+    }
+    let stale: Vec<_> = prefixes
+        .keys()
+        .filter_map(Result::ok)
+        .filter(|k| {
+            let data = k.data();
+            let len = (k.prefix_len() / 8) as usize;
+            std::str::from_utf8(&data[..len.min(PREFIX_KEY_LEN)])
+                .map_or(true, |p| !entries.contains_key(p))
+        })
+        .collect();
+    for k in stale {
+        prefixes
+            .remove(&k)
+            .map_err(|e| map_error("OPEN_PREFIXES", e))?;
+    }
+    settings_map
+        .set(settings::OPEN_FILTER, 1, 0)
+        .map_err(|e| map_error("SETTINGS", e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn filter(read: &[&str], write: &[&str]) -> OpenFilter {
+        OpenFilter {
+            read: read.iter().map(|s| s.to_string()).collect(),
+            write: write.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn longer_prefixes_inherit_shorter_ones_access() {
+        let f = filter(&["/etc/"], &["/", "/etc/ssh/"]);
+        let entries = f.entries().expect("valid");
+        assert_eq!(entries["/"], access::WRITE);
+        assert_eq!(entries["/etc/"], access::READ | access::WRITE);
+        assert_eq!(entries["/etc/ssh/"], access::READ | access::WRITE);
+        let f = filter(&["/etc/shadow", "/etc/"], &[]);
+        assert_eq!(f.entries().expect("valid")["/etc/shadow"], access::READ);
+    }
+
+    #[test]
+    fn bad_prefixes_are_refused() {
+        assert_eq!(
+            filter(&["etc/"], &[]).entries(),
+            Err(FilterError::NotAbsolute("etc/".into()))
+        );
+        let long = format!("/{}", "x".repeat(PREFIX_MAX));
+        assert!(matches!(
+            filter(&[&long], &[]).entries(),
+            Err(FilterError::TooLong { .. })
+        ));
+        assert!(matches!(
+            filter(&["/a\0b"], &[]).entries(),
+            Err(FilterError::Nul(_))
+        ));
+        let many: Vec<String> = (0..=PREFIXES_MAX).map(|i| format!("/{i}")).collect();
+        let f = OpenFilter {
+            read: many,
+            write: vec![],
+        };
+        assert!(matches!(f.entries(), Err(FilterError::TooMany(_))));
+    }
+}
