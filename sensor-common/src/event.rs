@@ -23,13 +23,27 @@ pub enum EventKind {
     Exit = 3,
     /// A file open (open, openat, openat2, creat): a [`FileEvent`] and its path.
     Open = 4,
+    /// An outgoing connection, TCP or UDP, IPv4 or IPv6: a [`NetEvent`].
+    Connect = 5,
+    /// An accepted incoming connection: a [`NetEvent`].
+    Accept = 6,
+    /// A socket starts listening: a [`NetEvent`] with its local address.
+    Listen = 7,
 }
 
 impl EventKind {
     /// The highest kind number in use; counters and the kind filter are sized from it.
-    pub const MAX: u32 = 4;
+    pub const MAX: u32 = 7;
     /// Every kind, in number order.
-    pub const ALL: [EventKind; 4] = [Self::Exec, Self::Fork, Self::Exit, Self::Open];
+    pub const ALL: [EventKind; 7] = [
+        Self::Exec,
+        Self::Fork,
+        Self::Exit,
+        Self::Open,
+        Self::Connect,
+        Self::Accept,
+        Self::Listen,
+    ];
 
     /// Validates a kind read from kernel bytes.
     pub const fn from_u32(raw: u32) -> Option<Self> {
@@ -38,6 +52,9 @@ impl EventKind {
             2 => Some(Self::Fork),
             3 => Some(Self::Exit),
             4 => Some(Self::Open),
+            5 => Some(Self::Connect),
+            6 => Some(Self::Accept),
+            7 => Some(Self::Listen),
             _ => None,
         }
     }
@@ -168,7 +185,30 @@ pub struct FileEvent {
     pub path_len: u32,
 }
 
+/// A network action on an IPv4 or IPv6 socket.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct NetEvent {
+    /// Common header; `kind` is Connect, Accept or Listen.
+    pub header: EventHeader,
+    /// The syscall's result: 0 or a file descriptor, or a negative errno.
+    pub result: i64,
+    /// `AF_INET` or `AF_INET6`.
+    pub family: u16,
+    /// `IPPROTO_TCP`, `IPPROTO_UDP`, ... (0 if unknown).
+    pub protocol: u16,
+    /// Local port, host byte order (0 if not bound yet).
+    pub local_port: u16,
+    /// Remote port, host byte order (0 for a listener).
+    pub remote_port: u16,
+    /// Local address: 4 bytes for IPv4, 16 for IPv6, network order.
+    pub local_addr: [u8; 16],
+    /// Remote address, as `local_addr`.
+    pub remote_addr: [u8; 16],
+}
+
 const _: () = assert!(core::mem::size_of::<EventHeader>() == 64);
+const _: () = assert!(core::mem::size_of::<NetEvent>() == 112);
 const _: () = assert!(core::mem::size_of::<FileEvent>() == 96);
 const _: () = assert!(core::mem::size_of::<ExitEvent>() == 72);
 const _: () = assert!(core::mem::align_of::<EventHeader>() == 8);

@@ -64,9 +64,29 @@ pub struct KernelOffsets {
     pub mount_parent: u32,
     /// `mount.mnt_mountpoint` (a `struct dentry *`).
     pub mount_mountpoint: u32,
+    /// `file.private_data` (a `struct socket *` for a socket).
+    pub file_private_data: u32,
+    /// `socket.sk` (a `struct sock *`).
+    pub socket_sk: u32,
+    /// `sock_common.skc_family` (an `unsigned short`).
+    pub skc_family: u32,
+    /// `sock_common.skc_num` (the local port, host order).
+    pub skc_num: u32,
+    /// `sock_common.skc_dport` (the remote port, network order).
+    pub skc_dport: u32,
+    /// `sock_common.skc_rcv_saddr` (the local IPv4 address).
+    pub skc_rcv_saddr: u32,
+    /// `sock_common.skc_daddr` (the remote IPv4 address).
+    pub skc_daddr: u32,
+    /// `sock_common.skc_v6_rcv_saddr` (the local IPv6 address).
+    pub skc_v6_rcv_saddr: u32,
+    /// `sock_common.skc_v6_daddr` (the remote IPv6 address).
+    pub skc_v6_daddr: u32,
+    /// `sock.sk_protocol` (a `u16`).
+    pub sk_protocol: u32,
 }
 
-const _: () = assert!(core::mem::size_of::<KernelOffsets>() == 4 * 29);
+const _: () = assert!(core::mem::size_of::<KernelOffsets>() == 4 * 39);
 
 /// Names of the load-time globals in the eBPF object.
 pub mod globals {
@@ -86,4 +106,5 @@ mod pod {
     unsafe impl aya::Pod for crate::event::ExecEvent {}
     unsafe impl aya::Pod for crate::event::ExitEvent {}
     unsafe impl aya::Pod for crate::event::FileEvent {}
+    unsafe impl aya::Pod for crate::event::NetEvent {}
 }

@@ -29,3 +29,17 @@ pub fn parent_tgid(task: u64) -> Result<u32, i32> {
     let tgid: i32 = read_at(parent, offsets.task_tgid)?;
     Ok(tgid as u32)
 }
+
+/// The `struct file *` behind file descriptor `fd` of `task`.
+#[inline(always)]
+pub fn file_of_fd(task: u64, fd: i64) -> Result<u64, i32> {
+    let o = maps::offsets();
+    let files: u64 = read_at(task, o.task_files)?;
+    let fdt: u64 = read_at(files, o.files_fdt)?;
+    let max_fds: u32 = read_at(fdt, o.fdt_max_fds)?;
+    if fd < 0 || fd >= max_fds as i64 {
+        return Err(-1);
+    }
+    let fds: u64 = read_at(fdt, o.fdt_fd)?;
+    read_at(fds, (fd as u32) * 8)
+}

@@ -8,6 +8,7 @@ mod emit;
 mod file;
 mod kernel;
 mod maps;
+mod net;
 mod process;
 
 /// The kernel lets only GPL-compatible programs call helpers such as

@@ -51,7 +51,7 @@ macro_rules! catalogue {
 catalogue! {
     /// `evt.type`
     EVT_TYPE = "evt.type", String, true,
-        "Event type: execve or execveat (a program started), clone (a process started, by fork, vfork, clone or clone3; proc.* is the child), procexit (a process ended), open, openat, openat2 or creat (a file opened), or drop (records lost or cut).";
+        "Event type: execve or execveat (a program started), clone (a process started, by fork, vfork, clone or clone3; proc.* is the child), procexit (a process ended), open, openat, openat2 or creat (a file opened), connect, accept or listen (IPv4/IPv6 sockets), or drop (records lost or cut).";
     /// `evt.time`
     EVT_TIME = "evt.time", String, true,
         "Event time, RFC 3339 in UTC with nanoseconds.";
@@ -102,7 +102,37 @@ catalogue! {
         "Id of the process's cgroup v2: the inode number of its cgroup directory.";
     /// `fd.name`
     FD_NAME = "fd.name", String, true,
-        "The file's absolute path as the process sees it (inside a container, from the container's root). For a successful open, the path of the object opened, symlinks resolved; for a failed one, the path given, made absolute (see fd.name_source). Paths the kernel could not walk to the root are listed in evt.unreadable; cut ones in evt.truncated.";
+        "For a file: its absolute path as the process sees it (inside a container, from the container's root). For a successful open, the path of the object opened, symlinks resolved; for a failed one, the path given, made absolute (see fd.name_source). Paths the kernel could not walk to the root are listed in evt.unreadable; cut ones in evt.truncated. For a network event, as Falco: client->server (ip:port->ip:port), or the local ip:port of a listener.";
+    /// `fd.type`
+    FD_TYPE = "fd.type", String, true,
+        "For network events: ipv4 or ipv6.";
+    /// `fd.l4proto`
+    FD_L4PROTO = "fd.l4proto", String, true,
+        "For network events: tcp, udp, icmp, raw or unknown.";
+    /// `fd.lip`
+    FD_LIP = "fd.lip", String, true,
+        "Local IP address of a network event.";
+    /// `fd.lport`
+    FD_LPORT = "fd.lport", Uint, true,
+        "Local port of a network event (0 if not bound yet).";
+    /// `fd.rip`
+    FD_RIP = "fd.rip", String, true,
+        "Remote IP address of a connect or accept.";
+    /// `fd.rport`
+    FD_RPORT = "fd.rport", Uint, true,
+        "Remote port of a connect or accept.";
+    /// `fd.cip`
+    FD_CIP = "fd.cip", String, true,
+        "Client IP address: the local side of a connect, the remote side of an accept.";
+    /// `fd.cport`
+    FD_CPORT = "fd.cport", Uint, true,
+        "Client port.";
+    /// `fd.sip`
+    FD_SIP = "fd.sip", String, true,
+        "Server IP address: the remote side of a connect, the local side of an accept.";
+    /// `fd.sport`
+    FD_SPORT = "fd.sport", Uint, true,
+        "Server port.";
     /// `fd.name_source`
     FD_NAME_SOURCE = "fd.name_source", String, false,
         "How fd.name was found: opened (walked from the opened file) or as_given (the open failed; the given path, made absolute, not normalised).";
@@ -120,7 +150,7 @@ catalogue! {
         "The opened file's type: f file, d directory, l symlink, c/b character/block device, p pipe, s socket.";
     /// `evt.rawres`
     EVT_RAWRES = "evt.rawres", Int, true,
-        "The syscall's return value: a file descriptor, or a negative errno.";
+        "The syscall's return value: 0 or a file descriptor, or a negative errno.";
     /// `evt.res`
     EVT_RES = "evt.res", String, true,
         "SUCCESS, or the errno's name (ENOENT, EACCES, ...).";

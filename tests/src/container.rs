@@ -88,6 +88,23 @@ impl Container {
         gid: u32,
         files: &[(&str, &str)],
     ) -> Self {
+        Self::create_inner(nonce, args, uid, gid, files, false)
+    }
+
+    /// Creates a container in the host's network namespace, so it can reach a
+    /// listener on the host's loopback.
+    pub fn create_host_network(nonce: &str, args: &[&str]) -> Self {
+        Self::create_inner(nonce, args, 0, 0, &[], true)
+    }
+
+    fn create_inner(
+        nonce: &str,
+        args: &[&str],
+        uid: u32,
+        gid: u32,
+        files: &[(&str, &str)],
+        host_network: bool,
+    ) -> Self {
         let id = hex64(nonce);
         let pod_uid = &hex64(&format!("pod{nonce}"))[..32];
         let pod_dir = format!("/kubepods/besteffort/pod{pod_uid}");
@@ -121,6 +138,12 @@ impl Container {
         config["process"]["user"]["uid"] = uid.into();
         config["process"]["user"]["gid"] = gid.into();
         config["linux"]["cgroupsPath"] = cgroup_path.clone().into();
+        if let Some(namespaces) = config["linux"]["namespaces"]
+            .as_array_mut()
+            .filter(|_| host_network)
+        {
+            namespaces.retain(|ns| ns["type"] != "network");
+        }
         fs::write(&config_path, config.to_string()).expect("writing config.json");
 
         let container = Self {

@@ -91,6 +91,14 @@ pub fn open_of(event: &Event) -> Option<&sensor::event::Open> {
     }
 }
 
+/// The network part of an event, if it is a connect, accept or listen.
+pub fn net_of(event: &Event) -> Option<&sensor::event::Net> {
+    match &event.body {
+        Body::Net(net) => Some(net),
+        _ => None,
+    }
+}
+
 /// The argv of an exec event; empty for other events.
 pub fn argv(event: &Event) -> &[String] {
     exec_of(event).map_or(&[], |exec| exec.argv.as_slice())

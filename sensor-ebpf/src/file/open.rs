@@ -26,7 +26,7 @@ use super::{
 };
 use crate::{
     emit::{count, enabled, fill_header, submit_flags},
-    kernel::{current_task, read_at},
+    kernel::{current_task, file_of_fd, read_at},
     maps::{self, EVENTS},
 };
 
@@ -198,20 +198,6 @@ fn exit(ctx: &TracePointContext) -> u32 {
         Ok(()) => 0,
         Err(_) => 1,
     }
-}
-
-/// The `struct file *` behind file descriptor `fd` of the current task.
-#[inline(always)]
-fn file_of_fd(task: u64, fd: i64) -> Result<u64, i32> {
-    let o = maps::offsets();
-    let files: u64 = read_at(task, o.task_files)?;
-    let fdt: u64 = read_at(files, o.files_fdt)?;
-    let max_fds: u32 = read_at(fdt, o.fdt_max_fds)?;
-    if fd < 0 || fd >= max_fds as i64 {
-        return Err(-1);
-    }
-    let fds: u64 = read_at(fdt, o.fdt_fd)?;
-    read_at(fds, (fd as u32) * 8)
 }
 
 #[inline(always)]

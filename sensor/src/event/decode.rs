@@ -5,13 +5,14 @@
 use std::mem::size_of;
 
 use sensor_common::{
-    EventHeader, EventKind, ExecEvent, ExitEvent, FileEvent,
+    EventHeader, EventKind, ExecEvent, ExitEvent, FileEvent, NetEvent,
     event::{ARGS_LEN, FILENAME_LEN, PATH_MAX, flags, path_source},
 };
 
 use super::{
     Body, Event, Exec, Exit, Task,
     file::{Open, OpenSyscall, PathSource},
+    net::{Net, NetOp, endpoint},
 };
 use crate::fields;
 
@@ -108,6 +109,9 @@ pub fn decode(bytes: &[u8]) -> Result<Event, DecodeError> {
             })
         }
         EventKind::Open => decode_open(bytes, &header, &mut truncated, &mut unreadable)?,
+        EventKind::Connect => decode_net(bytes, kind, NetOp::Connect)?,
+        EventKind::Accept => decode_net(bytes, kind, NetOp::Accept)?,
+        EventKind::Listen => decode_net(bytes, kind, NetOp::Listen)?,
     };
     Ok(Event {
         boot_ns: header.boot_ns,
@@ -221,6 +225,23 @@ fn decode_open(
         flags: raw.flags,
         mode: raw.mode,
         inode_mode: raw.inode_mode,
+    }))
+}
+
+fn decode_net(bytes: &[u8], kind: EventKind, op: NetOp) -> Result<Body, DecodeError> {
+    let raw: NetEvent = read(check_len::<NetEvent>(bytes, kind)?);
+    let bad_family = DecodeError::UnknownValue {
+        field: "family",
+        value: u32::from(raw.family),
+    };
+    let local = endpoint(raw.family, raw.local_addr, raw.local_port).ok_or(bad_family.clone())?;
+    let remote = endpoint(raw.family, raw.remote_addr, raw.remote_port).ok_or(bad_family)?;
+    Ok(Body::Net(Net {
+        op,
+        protocol: raw.protocol,
+        local,
+        remote,
+        result: raw.result,
     }))
 }
 
@@ -369,6 +390,36 @@ mod tests {
             decode(&bytes[..bytes.len() - 1]),
             Err(DecodeError::ShortRecord {
                 kind: EventKind::Exit,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn net_records_decode_and_bad_families_are_errors() {
+        let mut raw = NetEvent {
+            header: header(EventKind::Connect as u32, 0),
+            result: -111,
+            family: 2,
+            protocol: 6,
+            local_port: 40000,
+            remote_port: 80,
+            local_addr: [0; 16],
+            remote_addr: [0; 16],
+        };
+        raw.remote_addr[..4].copy_from_slice(&[127, 0, 0, 1]);
+        let event = decode(&as_bytes(&raw)).expect("valid");
+        assert_eq!(event.evt_type(), "connect");
+        let Body::Net(net) = event.body else {
+            panic!("a net body")
+        };
+        assert_eq!(net.remote.to_string(), "127.0.0.1:80");
+        assert_eq!(net.result, -111);
+        raw.family = 1;
+        assert!(matches!(
+            decode(&as_bytes(&raw)),
+            Err(DecodeError::UnknownValue {
+                field: "family",
                 ..
             })
         ));

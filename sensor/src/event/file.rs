@@ -202,6 +202,17 @@ const ERRNO_NAMES: &[(i32, &str)] = &[
     (libc::EOVERFLOW, "EOVERFLOW"),
     (libc::EOPNOTSUPP, "EOPNOTSUPP"),
     (libc::EDQUOT, "EDQUOT"),
+    (libc::EADDRINUSE, "EADDRINUSE"),
+    (libc::EADDRNOTAVAIL, "EADDRNOTAVAIL"),
+    (libc::EAFNOSUPPORT, "EAFNOSUPPORT"),
+    (libc::EALREADY, "EALREADY"),
+    (libc::ECONNREFUSED, "ECONNREFUSED"),
+    (libc::ECONNRESET, "ECONNRESET"),
+    (libc::EHOSTUNREACH, "EHOSTUNREACH"),
+    (libc::EINPROGRESS, "EINPROGRESS"),
+    (libc::EISCONN, "EISCONN"),
+    (libc::ENETUNREACH, "ENETUNREACH"),
+    (libc::ETIMEDOUT, "ETIMEDOUT"),
 ];
 
 #[cfg(test)]
@@ -256,6 +267,7 @@ mod tests {
         assert_eq!(result_text(3), "SUCCESS");
         assert_eq!(result_text(-2), "ENOENT");
         assert_eq!(result_text(-13), "EACCES");
+        assert_eq!(result_text(-111), "ECONNREFUSED");
         assert_eq!(result_text(-4095), "E4095");
         assert_eq!(result_text(i64::MIN), format!("E{}", i32::MAX));
     }

@@ -3,9 +3,11 @@
 pub mod clock;
 pub mod decode;
 pub mod file;
+pub mod net;
 
 pub use decode::{DecodeError, decode};
 pub use file::Open;
+pub use net::{Net, NetOp};
 pub use sensor_common::EventKind;
 
 /// Who did it: the task that caused the event.
@@ -53,6 +55,8 @@ pub enum Body {
     Exit(Exit),
     /// A file open.
     Open(Open),
+    /// A connect, accept or listen.
+    Net(Net),
 }
 
 /// How a process ended.
@@ -89,11 +93,16 @@ pub struct Exec {
 impl Event {
     /// The event's kind.
     pub fn kind(&self) -> EventKind {
-        match self.body {
+        match &self.body {
             Body::Exec(_) => EventKind::Exec,
             Body::Fork => EventKind::Fork,
             Body::Exit(_) => EventKind::Exit,
             Body::Open(_) => EventKind::Open,
+            Body::Net(net) => match net.op {
+                NetOp::Connect => EventKind::Connect,
+                NetOp::Accept => EventKind::Accept,
+                NetOp::Listen => EventKind::Listen,
+            },
         }
     }
 
@@ -106,6 +115,11 @@ impl Event {
             Body::Fork => "clone",
             Body::Exit(_) => "procexit",
             Body::Open(open) => open.syscall.name(),
+            Body::Net(net) => match net.op {
+                NetOp::Connect => "connect",
+                NetOp::Accept => "accept",
+                NetOp::Listen => "listen",
+            },
         }
     }
 }
@@ -118,6 +132,9 @@ pub fn kind_name(kind: EventKind) -> &'static str {
         EventKind::Fork => "fork",
         EventKind::Exit => "exit",
         EventKind::Open => "open",
+        EventKind::Connect => "connect",
+        EventKind::Accept => "accept",
+        EventKind::Listen => "listen",
     }
 }
 

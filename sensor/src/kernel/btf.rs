@@ -93,6 +93,11 @@ fn find_member(
     None
 }
 
+/// Offset of a `sock_common` member from the start of its `struct sock`.
+fn skc(btf: &Btf<'_>, member: &str) -> Result<u32, BtfError> {
+    Ok(member_offset(btf, "sock", "__sk_common")? + member_offset(btf, "sock_common", member)?)
+}
+
 /// Reads the offsets the programs need from raw BTF bytes.
 pub fn offsets_from(raw: &[u8]) -> Result<KernelOffsets, BtfError> {
     let btf = Btf::load_raw(raw).map_err(|e| BtfError::Parse {
@@ -128,6 +133,16 @@ pub fn offsets_from(raw: &[u8]) -> Result<KernelOffsets, BtfError> {
         mount_mnt: member_offset(&btf, "mount", "mnt")?,
         mount_parent: member_offset(&btf, "mount", "mnt_parent")?,
         mount_mountpoint: member_offset(&btf, "mount", "mnt_mountpoint")?,
+        file_private_data: member_offset(&btf, "file", "private_data")?,
+        socket_sk: member_offset(&btf, "socket", "sk")?,
+        skc_family: skc(&btf, "skc_family")?,
+        skc_num: skc(&btf, "skc_num")?,
+        skc_dport: skc(&btf, "skc_dport")?,
+        skc_rcv_saddr: skc(&btf, "skc_rcv_saddr")?,
+        skc_daddr: skc(&btf, "skc_daddr")?,
+        skc_v6_rcv_saddr: skc(&btf, "skc_v6_rcv_saddr")?,
+        skc_v6_daddr: skc(&btf, "skc_v6_daddr")?,
+        sk_protocol: member_offset(&btf, "sock", "sk_protocol")?,
     })
 }
 

@@ -6,6 +6,7 @@
 //! detaches and unloads everything.
 
 pub mod btf;
+pub mod cgroup;
 pub mod counters;
 pub mod filters;
 pub mod preflight;
@@ -18,7 +19,7 @@ use std::time::Duration;
 use aya::{
     Ebpf, EbpfLoader,
     maps::{Array, MapData, PerCpuArray, RingBuf, lpm_trie::LpmTrie},
-    programs::{RawTracePoint, TracePoint},
+    programs::{CgroupAttachMode, CgroupSockAddr, RawTracePoint, TracePoint},
 };
 use probes::Hook;
 use sensor_common::{EventKind, KernelOffsets, filters::PREFIX_KEY_LEN, offsets::globals};
@@ -94,6 +95,11 @@ pub enum LoadError {
         /// The map.
         map: &'static str,
     },
+    /// No cgroup v2 hierarchy is mounted, so the network hooks have nowhere to attach.
+    #[error(
+        "no cgroup v2 hierarchy is mounted (see /proc/self/mountinfo); the network hooks need one"
+    )]
+    NoCgroup2,
     /// A map could not be written.
     #[error("cannot write map {map}")]
     MapWrite {
@@ -267,6 +273,18 @@ fn attach_probes(ebpf: &mut Ebpf) -> Result<Vec<&'static str>, LoadError> {
                 let program: &mut RawTracePoint = program.try_into().map_err(error)?;
                 program.load().map_err(error)?;
                 program.attach(name).map_err(error)?;
+            }
+            Hook::CgroupSockAddr => {
+                let root = cgroup::v2_mount().ok_or(LoadError::NoCgroup2)?;
+                let dir = std::fs::File::open(&root).map_err(LoadError::Io)?;
+                let program: &mut CgroupSockAddr = program.try_into().map_err(error)?;
+                program.load().map_err(error)?;
+                // aya attaches with a bpf_link where the kernel has them; a link
+                // takes no flags (links always coexist with other programs), so
+                // `Single` is the mode that means "no flags" here.
+                program
+                    .attach(&dir, CgroupAttachMode::Single)
+                    .map_err(error)?;
             }
         }
         attached.push(probe.program);

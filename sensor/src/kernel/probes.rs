@@ -19,6 +19,9 @@ pub enum Hook {
         /// The tracepoint's name.
         name: &'static str,
     },
+    /// A cgroup socket-address hook, attached to the root of the cgroup v2
+    /// hierarchy so it sees every process.
+    CgroupSockAddr,
 }
 
 /// One program and where it attaches.
@@ -105,13 +108,34 @@ pub const PROBES: &[Probe] = &[
     open_probe("sys_exit_openat2", &[("ret", 16)], false),
     open_probe("sys_enter_creat", &[("pathname", 16), ("mode", 24)], false),
     open_probe("sys_exit_creat", &[("ret", 16)], false),
+    syscall_probe("sys_enter_connect", &[("fd", 16)], true, NET),
+    syscall_probe("sys_exit_connect", &[("ret", 16)], true, NET),
+    Probe {
+        program: "connect4",
+        hook: Hook::CgroupSockAddr,
+        required: true,
+        without: NET,
+    },
+    Probe {
+        program: "connect6",
+        hook: Hook::CgroupSockAddr,
+        required: true,
+        without: NET,
+    },
+    syscall_probe("sys_exit_accept4", &[("ret", 16)], true, NET),
+    syscall_probe("sys_exit_accept", &[("ret", 16)], false, NET),
+    syscall_probe("sys_enter_listen", &[("fd", 16)], true, NET),
+    syscall_probe("sys_exit_listen", &[("ret", 16)], true, NET),
 ];
 
-/// A syscall tracepoint of the open family; the program has the tracepoint's name.
-const fn open_probe(
+const NET: &str = "network events of this kind are not reported";
+
+/// A syscall tracepoint; the program has the tracepoint's name.
+const fn syscall_probe(
     name: &'static str,
     fields: &'static [(&'static str, usize)],
     required: bool,
+    without: &'static str,
 ) -> Probe {
     Probe {
         program: name,
@@ -121,6 +145,20 @@ const fn open_probe(
             fields,
         },
         required,
-        without: "opens through this syscall are not reported (some architectures lack it)",
+        without,
     }
+}
+
+/// A syscall tracepoint of the open family.
+const fn open_probe(
+    name: &'static str,
+    fields: &'static [(&'static str, usize)],
+    required: bool,
+) -> Probe {
+    syscall_probe(
+        name,
+        fields,
+        required,
+        "opens through this syscall are not reported (some architectures lack it)",
+    )
 }

@@ -56,6 +56,23 @@ pub fn event(event: &Event, clock: &BootClock) -> Value {
             obj.insert(f::EVT_IS_OPEN_READ.into(), open.is_read().into());
             obj.insert(f::EVT_IS_OPEN_WRITE.into(), open.is_write().into());
         }
+        Body::Net(net) => {
+            obj.insert(f::FD_TYPE.into(), net.fd_type().into());
+            obj.insert(f::FD_L4PROTO.into(), net.l4proto().into());
+            obj.insert(f::FD_NAME.into(), net.fd_name().into());
+            obj.insert(f::FD_LIP.into(), net.local.ip().to_string().into());
+            obj.insert(f::FD_LPORT.into(), net.local.port().into());
+            if let Some((client, server)) = net.client_server() {
+                obj.insert(f::FD_RIP.into(), net.remote.ip().to_string().into());
+                obj.insert(f::FD_RPORT.into(), net.remote.port().into());
+                obj.insert(f::FD_CIP.into(), client.ip().to_string().into());
+                obj.insert(f::FD_CPORT.into(), client.port().into());
+                obj.insert(f::FD_SIP.into(), server.ip().to_string().into());
+                obj.insert(f::FD_SPORT.into(), server.port().into());
+            }
+            obj.insert(f::EVT_RAWRES.into(), net.result.into());
+            obj.insert(f::EVT_RES.into(), result_text(net.result).into());
+        }
         Body::Exit(exit) => {
             if let Some(code) = exit.code() {
                 obj.insert(f::EXIT_CODE.into(), code.into());

@@ -1,0 +1,217 @@
+//! connect(2), accept(2)/accept4(2) and listen(2).
+
+use aya_ebpf::{
+    helpers::bpf_get_current_pid_tgid,
+    macros::{cgroup_sock_addr, map, tracepoint},
+    maps::LruHashMap,
+    programs::{SockAddrContext, TracePointContext},
+};
+use sensor_common::{DropReason, EventKind, NetEvent};
+
+use super::socket::fill_from_fd;
+use crate::{
+    emit::{count, enabled, fill_header, submit_flags},
+    kernel::current_task,
+    maps::EVENTS,
+};
+
+/// Tracepoint record offsets: the first argument, and `ret` on exit.
+const ARG0: usize = 16;
+
+/// A connect in flight: set at syscall entry, given its address by the cgroup hook.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct Pending {
+    fd: i64,
+    /// 0 until a cgroup hook saw an IPv4/IPv6 address (other families never get one).
+    family: u16,
+    protocol: u16,
+    port: u16,
+    _pad: u16,
+    addr: [u8; 16],
+}
+
+/// Connects and listens in flight, by thread id. LRU so a missed exit can never fill it.
+#[map]
+static CONNECTS: LruHashMap<u32, Pending> = LruHashMap::with_max_entries(8192, 0);
+
+#[map]
+static LISTENS: LruHashMap<u32, i64> = LruHashMap::with_max_entries(1024, 0);
+
+#[inline(always)]
+fn tid() -> u32 {
+    bpf_get_current_pid_tgid() as u32
+}
+
+/// `syscalls:sys_enter_connect(int fd, struct sockaddr *uservaddr, int addrlen)`.
+#[tracepoint(category = "syscalls", name = "sys_enter_connect")]
+pub fn sys_enter_connect(ctx: TracePointContext) -> u32 {
+    if !enabled(EventKind::Connect) {
+        return 0;
+    }
+    // SAFETY: offset inside the syscall record, checked at load.
+    let fd: u64 = unsafe { ctx.read_at(ARG0) }.unwrap_or(0);
+    let pending = Pending {
+        fd: fd as i64,
+        family: 0,
+        protocol: 0,
+        port: 0,
+        _pad: 0,
+        addr: [0; 16],
+    };
+    let _ = CONNECTS.insert(tid(), pending, 0);
+    0
+}
+
+/// The address the kernel is about to connect to, for the pending connect.
+#[inline(always)]
+fn note_address(ctx: &SockAddrContext, v6: bool) {
+    let Some(pending) = CONNECTS.get_ptr_mut(tid()) else {
+        return;
+    };
+    // SAFETY: the context points at the kernel's bpf_sock_addr for this call; the
+    // map value is ours until the syscall exits.
+    unsafe {
+        let sa = &*ctx.sock_addr;
+        let pending = &mut *pending;
+        pending.protocol = sa.protocol as u16;
+        pending.port = u16::from_be(sa.user_port as u16);
+        if v6 {
+            pending.family = 10;
+            for (i, word) in sa.user_ip6.iter().enumerate() {
+                pending.addr[i * 4..i * 4 + 4].copy_from_slice(&word.to_ne_bytes());
+            }
+        } else {
+            pending.family = 2;
+            pending.addr[..4].copy_from_slice(&sa.user_ip4.to_ne_bytes());
+        }
+    }
+}
+
+/// cgroup `connect4`: sees the IPv4 destination; always lets the connect through.
+#[cgroup_sock_addr(connect4)]
+pub fn connect4(ctx: SockAddrContext) -> i32 {
+    note_address(&ctx, false);
+    1
+}
+
+/// cgroup `connect6`: sees the IPv6 destination; always lets the connect through.
+#[cgroup_sock_addr(connect6)]
+pub fn connect6(ctx: SockAddrContext) -> i32 {
+    note_address(&ctx, true);
+    1
+}
+
+/// `syscalls:sys_exit_connect(long ret)`.
+#[tracepoint(category = "syscalls", name = "sys_exit_connect")]
+pub fn sys_exit_connect(ctx: TracePointContext) -> u32 {
+    let tid = tid();
+    let Some(pending) = CONNECTS.get_ptr(tid) else {
+        return 0;
+    };
+    // SAFETY: a valid map value, copied before removal.
+    let pending = unsafe { *pending };
+    let _ = CONNECTS.remove(tid);
+    if pending.family == 0 {
+        // Not an IPv4/IPv6 connect (a Unix socket, say): the hooks never ran.
+        return 0;
+    }
+    // SAFETY: offset inside the syscall record, checked at load.
+    let ret: i64 = unsafe { ctx.read_at(ARG0) }.unwrap_or(0);
+    let Some(mut entry) = EVENTS.reserve::<NetEvent>(0) else {
+        count(EventKind::Connect, DropReason::RingFull);
+        return 1;
+    };
+    // SAFETY: the reservation is sized for a NetEvent, written in full below.
+    let event = unsafe { &mut *entry.as_mut_ptr() };
+    fill_header(&mut event.header, EventKind::Connect);
+    event.result = ret;
+    event.local_port = 0;
+    event.local_addr = [0; 16];
+    // The local side is known once the kernel bound the socket; the destination
+    // stays the one the process asked for, even if the connect failed.
+    let _ = fill_from_fd(current_task(), pending.fd, event);
+    event.family = pending.family;
+    event.protocol = pending.protocol;
+    event.remote_port = pending.port;
+    event.remote_addr = pending.addr;
+    entry.submit(submit_flags());
+    0
+}
+
+/// Writes an accept or listen event for the socket behind `fd`.
+#[inline(always)]
+fn emit_socket(kind: EventKind, fd: i64, ret: i64) -> u32 {
+    let Some(mut entry) = EVENTS.reserve::<NetEvent>(0) else {
+        count(kind, DropReason::RingFull);
+        return 1;
+    };
+    // SAFETY: the reservation is sized for a NetEvent, written in full below.
+    let event = unsafe { &mut *entry.as_mut_ptr() };
+    fill_header(&mut event.header, kind);
+    event.result = ret;
+    event.local_addr = [0; 16];
+    event.remote_addr = [0; 16];
+    event.local_port = 0;
+    event.remote_port = 0;
+    if fill_from_fd(current_task(), fd, event).is_err() {
+        // Not an IPv4/IPv6 socket: not a network event.
+        entry.discard(0);
+        return 0;
+    }
+    entry.submit(submit_flags());
+    0
+}
+
+/// `syscalls:sys_exit_accept4(long ret)`: the new connection's socket.
+#[tracepoint(category = "syscalls", name = "sys_exit_accept4")]
+pub fn sys_exit_accept4(ctx: TracePointContext) -> u32 {
+    exit_accept(&ctx)
+}
+
+/// `syscalls:sys_exit_accept(long ret)`.
+#[tracepoint(category = "syscalls", name = "sys_exit_accept")]
+pub fn sys_exit_accept(ctx: TracePointContext) -> u32 {
+    exit_accept(&ctx)
+}
+
+#[inline(always)]
+fn exit_accept(ctx: &TracePointContext) -> u32 {
+    if !enabled(EventKind::Accept) {
+        return 0;
+    }
+    // SAFETY: offset inside the syscall record, checked at load.
+    let ret: i64 = unsafe { ctx.read_at(ARG0) }.unwrap_or(-1);
+    if ret < 0 {
+        // Failed accepts (EAGAIN on a non-blocking listener) are not connections.
+        return 0;
+    }
+    emit_socket(EventKind::Accept, ret, ret)
+}
+
+/// `syscalls:sys_enter_listen(int fd, int backlog)`.
+#[tracepoint(category = "syscalls", name = "sys_enter_listen")]
+pub fn sys_enter_listen(ctx: TracePointContext) -> u32 {
+    if !enabled(EventKind::Listen) {
+        return 0;
+    }
+    // SAFETY: offset inside the syscall record, checked at load.
+    let fd: u64 = unsafe { ctx.read_at(ARG0) }.unwrap_or(0);
+    let _ = LISTENS.insert(tid(), fd as i64, 0);
+    0
+}
+
+/// `syscalls:sys_exit_listen(long ret)`.
+#[tracepoint(category = "syscalls", name = "sys_exit_listen")]
+pub fn sys_exit_listen(ctx: TracePointContext) -> u32 {
+    let tid = tid();
+    let Some(fd) = LISTENS.get_ptr(tid) else {
+        return 0;
+    };
+    // SAFETY: a valid map value, copied before removal.
+    let fd = unsafe { *fd };
+    let _ = LISTENS.remove(tid);
+    // SAFETY: offset inside the syscall record, checked at load.
+    let ret: i64 = unsafe { ctx.read_at(ARG0) }.unwrap_or(0);
+    emit_socket(EventKind::Listen, fd, ret)
+}
