@@ -77,6 +77,13 @@ pub mod flags {
     /// A file path walk stopped before the root (too deep, or a read failed): the
     /// path lacks its leading part.
     pub const PATH_INCOMPLETE: u32 = 1 << 6;
+    /// The exec's path is `bprm->filename` as the caller gave it (perhaps relative),
+    /// because the executable's own path could not be walked.
+    pub const EXEPATH_AS_GIVEN: u32 = 1 << 7;
+    /// The executable has no link left on disk (deleted, or never linked: memfd).
+    pub const EXE_UNLINKED: u32 = 1 << 8;
+    /// The executable is a memfd (`memfd_create`): fileless execution.
+    pub const EXE_FROM_MEMFD: u32 = 1 << 9;
 }
 
 /// Bytes kept of a file path, NUL excluded; longer paths lose their leading part
@@ -143,7 +150,8 @@ pub struct ExecEvent {
     pub filename_len: u32,
     /// Valid bytes in `args` (NUL-separated arguments, argv[0] first).
     pub args_len: u32,
-    /// The path the kernel executed (`bprm->filename`), NUL-padded.
+    /// The executable's absolute path as the process sees it, walked from its file;
+    /// `bprm->filename` when [`flags::EXEPATH_AS_GIVEN`]. NUL-padded.
     pub filename: [u8; FILENAME_LEN],
     /// The new program's arguments as the kernel copied them to its stack.
     pub args: [u8; ARGS_LEN],

@@ -84,9 +84,13 @@ pub struct KernelOffsets {
     pub skc_v6_daddr: u32,
     /// `sock.sk_protocol` (a `u16`).
     pub sk_protocol: u32,
+    /// `mm_struct.exe_file` (a `struct file *`).
+    pub mm_exe_file: u32,
+    /// `inode.i_nlink` (an `unsigned int`).
+    pub inode_nlink: u32,
 }
 
-const _: () = assert!(core::mem::size_of::<KernelOffsets>() == 4 * 39);
+const _: () = assert!(core::mem::size_of::<KernelOffsets>() == 4 * 41);
 
 /// Names of the load-time globals in the eBPF object.
 pub mod globals {

@@ -78,7 +78,16 @@ catalogue! {
         "The process's command name (the kernel's comm, at most 15 bytes).";
     /// `proc.exepath`
     PROC_EXEPATH = "proc.exepath", String, true,
-        "The path the kernel executed, as passed to exec (relative if the caller gave a relative path).";
+        "The executable's absolute path as the process sees it (inside a container, from the container's root), walked from the executable file, symlinks resolved; when that walk fails, the path passed to exec (see proc.exepath_source).";
+    /// `proc.exepath_source`
+    PROC_EXEPATH_SOURCE = "proc.exepath_source", String, false,
+        "How proc.exepath was found: executable (walked from the file) or as_given (the path passed to exec).";
+    /// `proc.is_exe_from_memfd`
+    PROC_IS_EXE_FROM_MEMFD = "proc.is_exe_from_memfd", Bool, true,
+        "The executable is a memfd (memfd_create): fileless execution.";
+    /// `proc.is_exe_unlinked`
+    PROC_IS_EXE_UNLINKED = "proc.is_exe_unlinked", Bool, false,
+        "The executable has no link left on disk: deleted after start, or a memfd.";
     /// `proc.exe`
     PROC_EXE = "proc.exe", String, true,
         "The first command-line argument (argv[0]).";

@@ -17,6 +17,7 @@ pub fn spawn_execs(count: usize, marker: &str) -> Child {
 /// Whether an event is one of the workload's execs.
 pub fn is_marked(event: &sensor::event::Event, marker: &str) -> bool {
     crate::exec_of(event).is_some_and(|exec| {
-        exec.argv.get(1).is_some_and(|arg| arg == marker) && exec.exepath == "/bin/true"
+        exec.argv.first().is_some_and(|arg0| arg0 == "/bin/true")
+            && exec.argv.get(1).is_some_and(|arg| arg == marker)
     })
 }

@@ -41,7 +41,10 @@ async fn child_exec_reports_argv_parent_credentials_and_cgroup() {
     let exec = exec_of(event).expect("an exec event");
     assert_eq!(event.evt_type(), "execve");
     assert_eq!(exec.argv, ["/bin/echo", marker.as_str(), "two words", ""]);
-    assert_eq!(exec.exepath, "/bin/echo");
+    // The executable's own path: /bin is a symlink to /usr/bin on merged-/usr systems.
+    let echo = std::fs::canonicalize("/bin/echo").expect("/bin/echo exists");
+    assert_eq!(exec.exepath, echo.to_str().expect("utf-8"));
+    assert!(!exec.exepath_as_given && !exec.exe_unlinked && !exec.exe_from_memfd);
     assert_eq!(event.task.comm, "echo");
     assert_eq!(
         event.task.ppid,
@@ -156,4 +159,92 @@ async fn execveat_is_reported_as_such() {
     let event = exec_by_pid(&events, pid as u32).expect("an exec event for the execveat child");
     assert_eq!(event.evt_type(), "execveat");
     assert_eq!(argv(event), ["true", marker.as_str()]);
+}
+
+/// Forks a child that runs `execveat(fd, "", argv, envp, AT_EMPTY_PATH)` and waits
+/// for it; returns its pid.
+fn exec_fd_in_child(fd: i32, arg: &str) -> i32 {
+    let empty = CString::new("").expect("no NUL");
+    let arg0 = CString::new("fileless").expect("no NUL");
+    let arg1 = CString::new(arg).expect("no NUL");
+    let child_argv = [arg0.as_ptr(), arg1.as_ptr(), std::ptr::null()];
+    let envp: [*const libc::c_char; 1] = [std::ptr::null()];
+    // SAFETY: the child only calls execveat and _exit, both async-signal-safe, on
+    // memory prepared before the fork.
+    let pid = unsafe {
+        let pid = libc::fork();
+        if pid == 0 {
+            libc::syscall(
+                libc::SYS_execveat,
+                fd,
+                empty.as_ptr(),
+                child_argv.as_ptr(),
+                envp.as_ptr(),
+                libc::AT_EMPTY_PATH,
+            );
+            libc::_exit(127);
+        }
+        pid
+    };
+    assert!(pid > 0, "fork failed");
+    let mut status = 0;
+    // SAFETY: waiting for our own child.
+    unsafe { libc::waitpid(pid, &mut status, 0) };
+    assert_eq!(libc::WEXITSTATUS(status), 0, "the fd exec failed");
+    pid
+}
+
+#[tokio::test]
+async fn fileless_and_deleted_executables_are_flagged() {
+    if !can_load_ebpf("fileless") {
+        return;
+    }
+    let (_sensor, mut reader) = start();
+    let true_bin = std::fs::read("/bin/true").expect("reading /bin/true");
+
+    // A memfd holding /bin/true: nothing on disk.
+    let name = CString::new("sensor-fileless").expect("no NUL");
+    // SAFETY: a valid name; we own the returned fd.
+    let memfd = unsafe { libc::memfd_create(name.as_ptr(), 0) };
+    assert!(memfd >= 0);
+    // SAFETY: writing our buffer to our fd.
+    let written = unsafe { libc::write(memfd, true_bin.as_ptr().cast(), true_bin.len()) };
+    assert_eq!(written as usize, true_bin.len());
+    let memfd_pid = exec_fd_in_child(memfd, &nonce("memfd"));
+
+    // A copy of /bin/true, opened, then unlinked before it runs.
+    let path = std::env::temp_dir().join(nonce("deleted-true"));
+    std::fs::write(&path, &true_bin).expect("writing a copy");
+    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+    let file = std::fs::File::open(&path).expect("opening the copy");
+    std::fs::remove_file(&path).expect("unlinking the copy");
+    let deleted_pid = exec_fd_in_child(std::os::fd::AsRawFd::as_raw_fd(&file), &nonce("deleted"));
+
+    let events = read_until(&mut reader, Duration::from_secs(10), |events| {
+        exec_by_pid(events, memfd_pid as u32).is_some()
+            && exec_by_pid(events, deleted_pid as u32).is_some()
+    })
+    .await;
+    let fileless =
+        exec_of(exec_by_pid(&events, memfd_pid as u32).expect("the memfd exec")).expect("an exec");
+    assert!(
+        fileless.exe_from_memfd && fileless.exe_unlinked,
+        "{fileless:?}"
+    );
+    assert!(
+        fileless.exepath.contains("memfd:sensor-fileless"),
+        "{}",
+        fileless.exepath
+    );
+    assert!(fileless.via_execveat);
+    let deleted = exec_of(exec_by_pid(&events, deleted_pid as u32).expect("the deleted exec"))
+        .expect("an exec");
+    assert!(
+        deleted.exe_unlinked && !deleted.exe_from_memfd,
+        "{deleted:?}"
+    );
+    assert_eq!(deleted.exepath, path.to_str().expect("utf-8"));
+    // SAFETY: closing our fd.
+    unsafe { libc::close(memfd) };
 }

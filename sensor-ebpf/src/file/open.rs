@@ -22,7 +22,7 @@ use sensor_common::{
 
 use super::{
     filter,
-    path::{END, PATH_SCRATCH, PathScratch, VfsPath, read_path, walk},
+    path::{END, PATH_SCRATCH, PathScratch, read_path, task_root, walk},
 };
 use crate::{
     emit::{count, enabled, fill_header, submit_flags},
@@ -256,13 +256,6 @@ fn try_exit(ret: i64, args: &OpenArgs) -> Result<(), i32> {
         return Err(-1);
     }
     Ok(())
-}
-
-/// The task's root, where path walks stop.
-#[inline(always)]
-fn task_root(task: u64) -> Result<VfsPath, i32> {
-    let o = maps::offsets();
-    read_at::<u64>(task, o.task_fs).and_then(|fs| read_path(fs, o.fs_root))
 }
 
 /// For a successful open: the path of the file behind the new fd, and its inode

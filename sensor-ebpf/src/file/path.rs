@@ -51,6 +51,13 @@ pub fn read_path(base: u64, offset: u32) -> Result<VfsPath, i32> {
     })
 }
 
+/// The task's root, where path walks stop.
+#[inline(always)]
+pub fn task_root(task: u64) -> Result<VfsPath, i32> {
+    let o = maps::offsets();
+    read_at::<u64>(task, o.task_fs).and_then(|fs| read_path(fs, o.fs_root))
+}
+
 /// The result of a walk: the path is `buf[start..END]`.
 pub struct Walked {
     /// Where the path starts.
@@ -101,10 +108,6 @@ pub fn walk(scratch: &mut PathScratch, at: VfsPath, root: VfsPath) -> Walked {
         let Ok(parent) = read_at::<u64>(dentry, o.dentry_parent) else {
             break;
         };
-        if parent == dentry {
-            status = 0;
-            break;
-        }
         let (Ok(len), Ok(name)) = (
             read_at::<u32>(dentry, o.dentry_name + o.qstr_len),
             read_at::<u64>(dentry, o.dentry_name + o.qstr_name),
@@ -131,6 +134,12 @@ pub fn walk(scratch: &mut PathScratch, at: VfsPath, root: VfsPath) -> Walked {
         buf[pos & MASK] = b'/';
         // SAFETY: as above.
         unsafe { core::ptr::write_volatile(pos_ptr, pos as u64) };
+        if parent == dentry {
+            // A dentry that is its own parent without being a mount's root: a
+            // pseudo file (memfd, pipe, socket). Its name is the whole path.
+            status = 0;
+            break;
+        }
         dentry = parent;
     }
     // SAFETY: as above.

@@ -18,11 +18,12 @@ use aya_ebpf::{
 use aya_log_ebpf::error;
 use sensor_common::{
     DropReason, EventKind, ExecEvent,
-    event::{ARGS_LEN, FILENAME_LEN, flags},
+    event::{ARGS_LEN, FILENAME_LEN, PATH_MAX, flags},
 };
 
 use crate::{
     emit::{count, enabled, fill_header, submit_flags},
+    file::path::{END, PATH_SCRATCH, read_path, task_root, walk},
     kernel,
     maps::{self, EVENTS, EXECVEAT_INFLIGHT},
 };
@@ -70,9 +71,65 @@ fn try_sched_process_exec(ctx: &TracePointContext) -> Result<(), i32> {
         let _ = EXECVEAT_INFLIGHT.remove(old_pid as u32);
     }
 
-    read_filename(ctx, event);
+    if exe_path(event).is_err() {
+        event.header.flags |= flags::EXEPATH_AS_GIVEN;
+        read_filename(ctx, event);
+    }
     read_args(event);
     entry.submit(submit_flags());
+    Ok(())
+}
+
+/// Writes the executable's own path (walked from `mm->exe_file`) into the event and
+/// flags a fileless executable. Fails, leaving the event as it was, when the walk
+/// cannot give a whole path.
+#[inline(always)]
+fn exe_path(event: &mut ExecEvent) -> Result<(), i32> {
+    let o = maps::offsets();
+    let task = kernel::current_task();
+    let mm: u64 = kernel::read_at(task, o.task_mm)?;
+    let exe: u64 = kernel::read_at(mm, o.mm_exe_file)?;
+    let at = read_path(exe, o.file_f_path)?;
+    if let Ok(inode) = kernel::read_at::<u64>(at.dentry, o.dentry_inode)
+        && kernel::read_at::<u32>(inode, o.inode_nlink) == Ok(0)
+    {
+        event.header.flags |= flags::EXE_UNLINKED;
+        let name: u64 = kernel::read_at(at.dentry, o.dentry_name + o.qstr_name)?;
+        if kernel::read_at::<[u8; 6]>(name, 0) == Ok(*b"memfd:") {
+            event.header.flags |= flags::EXE_FROM_MEMFD;
+        }
+    }
+    let root = task_root(task)?;
+    let scratch = PATH_SCRATCH.get_ptr_mut(0).ok_or(-1)?;
+    // SAFETY: the per-CPU scratch, used by this program alone while it runs.
+    let scratch = unsafe { &mut *scratch };
+    let walked = walk(scratch, at, root);
+    if walked.flags != 0 {
+        return Err(-1);
+    }
+    let len = END.saturating_sub(walked.start);
+    let keep = if len < FILENAME_LEN {
+        len
+    } else {
+        FILENAME_LEN - 1
+    };
+    if len >= FILENAME_LEN {
+        event.header.flags |= flags::FILENAME_TRUNCATED;
+        count(EventKind::Exec, DropReason::Truncated);
+    }
+    // SAFETY: source masked inside the scratch buffer, size below the destination's.
+    unsafe {
+        aya_ebpf::helpers::generated::bpf_probe_read_kernel(
+            event.filename.as_mut_ptr().cast(),
+            (keep & (FILENAME_LEN - 1)) as u32,
+            scratch
+                .buf
+                .as_ptr()
+                .add(walked.start & (2 * PATH_MAX - 1))
+                .cast(),
+        )
+    };
+    event.filename_len = (keep & (FILENAME_LEN - 1)) as u32;
     Ok(())
 }
 

@@ -176,6 +176,9 @@ fn decode_exec(
     }
     Ok(Body::Exec(Exec {
         via_execveat: header.flags & flags::VIA_EXECVEAT != 0,
+        exepath_as_given: header.flags & flags::EXEPATH_AS_GIVEN != 0,
+        exe_unlinked: header.flags & flags::EXE_UNLINKED != 0,
+        exe_from_memfd: header.flags & flags::EXE_FROM_MEMFD != 0,
         exepath: text(until_nul(&raw.filename[..filename_len])),
         argv: split_args(&raw.args[..args_len]),
     }))

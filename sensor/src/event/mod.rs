@@ -84,8 +84,15 @@ impl Exit {
 pub struct Exec {
     /// Whether it came through `execveat(2)` rather than `execve(2)`.
     pub via_execveat: bool,
-    /// The path the kernel executed.
+    /// The executable's absolute path as the process sees it (walked from its
+    /// file), or, when `exepath_as_given`, the path the caller passed to exec.
     pub exepath: String,
+    /// Whether `exepath` is the caller's path rather than the walked one.
+    pub exepath_as_given: bool,
+    /// The executable has no link on disk: deleted, or a memfd.
+    pub exe_unlinked: bool,
+    /// The executable is a memfd: fileless execution.
+    pub exe_from_memfd: bool,
     /// The new program's arguments, argv[0] first.
     pub argv: Vec<String>,
 }

@@ -143,6 +143,8 @@ pub fn offsets_from(raw: &[u8]) -> Result<KernelOffsets, BtfError> {
         skc_v6_rcv_saddr: skc(&btf, "skc_v6_rcv_saddr")?,
         skc_v6_daddr: skc(&btf, "skc_v6_daddr")?,
         sk_protocol: member_offset(&btf, "sock", "sk_protocol")?,
+        mm_exe_file: member_offset(&btf, "mm_struct", "exe_file")?,
+        inode_nlink: member_offset(&btf, "inode", "i_nlink")?,
     })
 }
 

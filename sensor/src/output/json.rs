@@ -29,6 +29,14 @@ pub fn event(event: &Event, clock: &BootClock) -> Value {
                 format!("{} {args}", task.comm)
             };
             obj.insert(f::PROC_EXEPATH.into(), exec.exepath.clone().into());
+            let source = if exec.exepath_as_given {
+                "as_given"
+            } else {
+                "executable"
+            };
+            obj.insert(f::PROC_EXEPATH_SOURCE.into(), source.into());
+            obj.insert(f::PROC_IS_EXE_FROM_MEMFD.into(), exec.exe_from_memfd.into());
+            obj.insert(f::PROC_IS_EXE_UNLINKED.into(), exec.exe_unlinked.into());
             obj.insert(
                 f::PROC_EXE.into(),
                 exec.argv.first().cloned().unwrap_or_default().into(),
@@ -144,6 +152,9 @@ mod tests {
             unreadable: vec![f::PROC_PPID],
             body: Body::Exec(Exec {
                 via_execveat: false,
+                exepath_as_given: false,
+                exe_unlinked: false,
+                exe_from_memfd: false,
                 exepath: "/bin/cat".into(),
                 argv: argv.iter().map(|s| s.to_string()).collect(),
             }),
