@@ -29,13 +29,27 @@ pub enum EventKind {
     Accept = 6,
     /// A socket starts listening: a [`NetEvent`] with its local address.
     Listen = 7,
+    /// A change of user or group ids (setuid, setresgid, ...): a [`SyscallEvent`].
+    SetId = 8,
+    /// A change of capabilities (capset): a [`SyscallEvent`].
+    Capset = 9,
+    /// ptrace(2), with its request and target: a [`SyscallEvent`].
+    Ptrace = 10,
+    /// A kernel module load (init_module, finit_module): a [`SyscallEvent`].
+    Module = 11,
+    /// bpf(2), with its command: a [`SyscallEvent`].
+    Bpf = 12,
+    /// memfd_create(2), with the name: a [`SyscallEvent`].
+    Memfd = 13,
+    /// io_uring_setup(2), whose rings bypass syscall tracing: a [`SyscallEvent`].
+    IoUring = 14,
 }
 
 impl EventKind {
     /// The highest kind number in use; counters and the kind filter are sized from it.
-    pub const MAX: u32 = 7;
+    pub const MAX: u32 = 14;
     /// Every kind, in number order.
-    pub const ALL: [EventKind; 7] = [
+    pub const ALL: [EventKind; 14] = [
         Self::Exec,
         Self::Fork,
         Self::Exit,
@@ -43,6 +57,13 @@ impl EventKind {
         Self::Connect,
         Self::Accept,
         Self::Listen,
+        Self::SetId,
+        Self::Capset,
+        Self::Ptrace,
+        Self::Module,
+        Self::Bpf,
+        Self::Memfd,
+        Self::IoUring,
     ];
 
     /// Validates a kind read from kernel bytes.
@@ -55,6 +76,13 @@ impl EventKind {
             5 => Some(Self::Connect),
             6 => Some(Self::Accept),
             7 => Some(Self::Listen),
+            8 => Some(Self::SetId),
+            9 => Some(Self::Capset),
+            10 => Some(Self::Ptrace),
+            11 => Some(Self::Module),
+            12 => Some(Self::Bpf),
+            13 => Some(Self::Memfd),
+            14 => Some(Self::IoUring),
             _ => None,
         }
     }
@@ -215,7 +243,65 @@ pub struct NetEvent {
     pub remote_addr: [u8; 16],
 }
 
+/// Syscalls reported as a [`SyscallEvent`], by a number of our own. Part of the
+/// ABI: never renumber.
+pub mod syscall_id {
+    /// setuid(uid)
+    pub const SETUID: u32 = 1;
+    /// setgid(gid)
+    pub const SETGID: u32 = 2;
+    /// setreuid(ruid, euid)
+    pub const SETREUID: u32 = 3;
+    /// setregid(rgid, egid)
+    pub const SETREGID: u32 = 4;
+    /// setresuid(ruid, euid, suid)
+    pub const SETRESUID: u32 = 5;
+    /// setresgid(rgid, egid, sgid)
+    pub const SETRESGID: u32 = 6;
+    /// setfsuid(uid)
+    pub const SETFSUID: u32 = 7;
+    /// setfsgid(gid)
+    pub const SETFSGID: u32 = 8;
+    /// capset(hdr, data): args are the header's version, then the effective,
+    /// permitted and inheritable sets, 64 bits each.
+    pub const CAPSET: u32 = 9;
+    /// ptrace(request, pid, addr, data)
+    pub const PTRACE: u32 = 10;
+    /// init_module(image, len, params)
+    pub const INIT_MODULE: u32 = 11;
+    /// finit_module(fd, params, flags)
+    pub const FINIT_MODULE: u32 = 12;
+    /// bpf(cmd, attr, size)
+    pub const BPF: u32 = 13;
+    /// memfd_create(name, flags): the name goes in `SyscallEvent::name`.
+    pub const MEMFD_CREATE: u32 = 14;
+    /// io_uring_setup(entries, params)
+    pub const IO_URING_SETUP: u32 = 15;
+}
+
+/// Bytes kept of a [`SyscallEvent`]'s string argument.
+pub const SYSCALL_NAME_LEN: usize = 64;
+
+/// A security-relevant syscall with integer arguments, written at its exit.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct SyscallEvent {
+    /// Common header, with the credentials after the call.
+    pub header: EventHeader,
+    /// The syscall's result: a value, or a negative errno.
+    pub result: i64,
+    /// A [`syscall_id`] number.
+    pub syscall: u32,
+    /// Valid bytes in `name`.
+    pub name_len: u32,
+    /// The arguments, as the syscall took them (see [`syscall_id`] for capset).
+    pub args: [u64; 4],
+    /// A string argument (memfd_create's name), NUL-padded.
+    pub name: [u8; SYSCALL_NAME_LEN],
+}
+
 const _: () = assert!(core::mem::size_of::<EventHeader>() == 64);
+const _: () = assert!(core::mem::size_of::<SyscallEvent>() == 176);
 const _: () = assert!(core::mem::size_of::<NetEvent>() == 112);
 const _: () = assert!(core::mem::size_of::<FileEvent>() == 96);
 const _: () = assert!(core::mem::size_of::<ExitEvent>() == 72);

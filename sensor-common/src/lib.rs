@@ -13,5 +13,5 @@ pub mod filters;
 pub mod offsets;
 
 pub use counters::{COUNTER_SLOTS, DropReason};
-pub use event::{EventHeader, EventKind, ExecEvent, ExitEvent, FileEvent, NetEvent};
+pub use event::{EventHeader, EventKind, ExecEvent, ExitEvent, FileEvent, NetEvent, SyscallEvent};
 pub use offsets::KernelOffsets;

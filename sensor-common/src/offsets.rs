@@ -99,6 +99,8 @@ pub mod globals {
     /// Bytes of unread data in the ring buffer above which a record wakes the reader;
     /// 0 leaves the wakeup to the kernel's default (one per record when the reader keeps up).
     pub const WAKEUP_BYTES: &str = "WAKEUP_BYTES";
+    /// The agent's own process id (a `u32`).
+    pub const SELF_TGID: &str = "SELF_TGID";
 }
 
 #[cfg(feature = "user")]
@@ -111,4 +113,5 @@ mod pod {
     unsafe impl aya::Pod for crate::event::ExitEvent {}
     unsafe impl aya::Pod for crate::event::FileEvent {}
     unsafe impl aya::Pod for crate::event::NetEvent {}
+    unsafe impl aya::Pod for crate::event::SyscallEvent {}
 }

@@ -9,6 +9,7 @@ mod file;
 mod kernel;
 mod maps;
 mod net;
+mod privilege;
 mod process;
 
 /// The kernel lets only GPL-compatible programs call helpers such as

@@ -48,6 +48,17 @@ static OFFSETS: KernelOffsets = unsafe { core::mem::zeroed() };
 #[unsafe(no_mangle)]
 static WAKEUP_BYTES: u64 = 0;
 
+/// The agent's own process id, set at load, so it can leave out its own bpf(2) calls.
+#[unsafe(no_mangle)]
+static SELF_TGID: u32 = 0;
+
+/// The agent's own process id.
+#[inline(always)]
+pub fn self_tgid() -> u32 {
+    // SAFETY: as for `offsets`.
+    unsafe { core::ptr::read_volatile(&SELF_TGID) }
+}
+
 /// The kernel struct offsets the agent set at load.
 #[inline(always)]
 pub fn offsets() -> KernelOffsets {

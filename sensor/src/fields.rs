@@ -51,7 +51,7 @@ macro_rules! catalogue {
 catalogue! {
     /// `evt.type`
     EVT_TYPE = "evt.type", String, true,
-        "Event type: execve or execveat (a program started), clone (a process started, by fork, vfork, clone or clone3; proc.* is the child), procexit (a process ended), open, openat, openat2 or creat (a file opened), connect, accept or listen (IPv4/IPv6 sockets), or drop (records lost or cut).";
+        "Event type: execve or execveat (a program started), clone (a process started, by fork, vfork, clone or clone3; proc.* is the child), procexit (a process ended), open, openat, openat2 or creat (a file opened), connect, accept or listen (IPv4/IPv6 sockets), setuid, setgid, setreuid, setregid, setresuid, setresgid, setfsuid, setfsgid, capset, ptrace, init_module, finit_module, bpf, memfd_create, io_uring_setup, or drop (records lost or cut).";
     /// `evt.time`
     EVT_TIME = "evt.time", String, true,
         "Event time, RFC 3339 in UTC with nanoseconds.";
@@ -159,13 +159,13 @@ catalogue! {
         "The opened file's type: f file, d directory, l symlink, c/b character/block device, p pipe, s socket.";
     /// `evt.rawres`
     EVT_RAWRES = "evt.rawres", Int, true,
-        "The syscall's return value: 0 or a file descriptor, or a negative errno.";
+        "The syscall's return value: 0, a file descriptor or another value, or a negative errno.";
     /// `evt.res`
     EVT_RES = "evt.res", String, true,
         "SUCCESS, or the errno's name (ENOENT, EACCES, ...).";
     /// `evt.arg.flags`
     EVT_ARG_FLAGS = "evt.arg.flags", String, true,
-        "Open flags as Falco prints them: O_RDONLY|O_CLOEXEC.";
+        "Flags as Falco prints them: open flags (O_RDONLY|O_CLOEXEC) or memfd_create flags (MFD_CLOEXEC|MFD_ALLOW_SEALING).";
     /// `evt.arg.mode`
     EVT_ARG_MODE = "evt.arg.mode", String, true,
         "The mode given for a created file, in octal.";
@@ -175,6 +175,60 @@ catalogue! {
     /// `evt.is_open_write`
     EVT_IS_OPEN_WRITE = "evt.is_open_write", Bool, true,
         "Whether the file was opened for writing.";
+    /// `evt.arg.uid`
+    EVT_ARG_UID = "evt.arg.uid", Int, true,
+        "setuid/setfsuid: the uid asked for.";
+    /// `evt.arg.gid`
+    EVT_ARG_GID = "evt.arg.gid", Int, true,
+        "setgid/setfsgid: the gid asked for.";
+    /// `evt.arg.ruid`
+    EVT_ARG_RUID = "evt.arg.ruid", Int, true,
+        "setreuid/setresuid: the real uid asked for (-1: unchanged).";
+    /// `evt.arg.euid`
+    EVT_ARG_EUID = "evt.arg.euid", Int, true,
+        "setreuid/setresuid: the effective uid asked for (-1: unchanged).";
+    /// `evt.arg.suid`
+    EVT_ARG_SUID = "evt.arg.suid", Int, true,
+        "setresuid: the saved uid asked for (-1: unchanged).";
+    /// `evt.arg.rgid`
+    EVT_ARG_RGID = "evt.arg.rgid", Int, true,
+        "setregid/setresgid: the real gid asked for (-1: unchanged).";
+    /// `evt.arg.egid`
+    EVT_ARG_EGID = "evt.arg.egid", Int, true,
+        "setregid/setresgid: the effective gid asked for (-1: unchanged).";
+    /// `evt.arg.sgid`
+    EVT_ARG_SGID = "evt.arg.sgid", Int, true,
+        "setresgid: the saved gid asked for (-1: unchanged).";
+    /// `evt.arg.cap_effective`
+    EVT_ARG_CAP_EFFECTIVE = "evt.arg.cap_effective", String, true,
+        "capset: the effective capabilities asked for, by name.";
+    /// `evt.arg.cap_permitted`
+    EVT_ARG_CAP_PERMITTED = "evt.arg.cap_permitted", String, true,
+        "capset: the permitted capabilities asked for, by name.";
+    /// `evt.arg.cap_inheritable`
+    EVT_ARG_CAP_INHERITABLE = "evt.arg.cap_inheritable", String, true,
+        "capset: the inheritable capabilities asked for, by name.";
+    /// `evt.arg.request`
+    EVT_ARG_REQUEST = "evt.arg.request", String, true,
+        "ptrace: the request (PTRACE_ATTACH, PTRACE_POKETEXT, ...).";
+    /// `evt.arg.pid`
+    EVT_ARG_PID = "evt.arg.pid", Int, true,
+        "ptrace: the target process id.";
+    /// `evt.arg.cmd`
+    EVT_ARG_CMD = "evt.arg.cmd", String, true,
+        "bpf: the command (BPF_PROG_LOAD, BPF_MAP_CREATE, ...).";
+    /// `evt.arg.name`
+    EVT_ARG_NAME = "evt.arg.name", String, true,
+        "memfd_create: the name given to the memory file.";
+    /// `evt.arg.entries`
+    EVT_ARG_ENTRIES = "evt.arg.entries", Uint, true,
+        "io_uring_setup: the submission queue entries asked for.";
+    /// `evt.arg.len`
+    EVT_ARG_LEN = "evt.arg.len", Uint, true,
+        "init_module: the size of the module image.";
+    /// `evt.arg.fd`
+    EVT_ARG_FD = "evt.arg.fd", Int, true,
+        "finit_module: the file descriptor of the module.";
     /// `exit.code`
     EXIT_CODE = "exit.code", Uint, false,
         "In a procexit event: the exit code, when the process exited by itself.";

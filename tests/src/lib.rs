@@ -91,6 +91,14 @@ pub fn open_of(event: &Event) -> Option<&sensor::event::Open> {
     }
 }
 
+/// The privilege part of an event, if it is a set*id, capset, ptrace, ... call.
+pub fn priv_of(event: &Event) -> Option<&sensor::event::PrivCall> {
+    match &event.body {
+        Body::Priv(call) => Some(call),
+        _ => None,
+    }
+}
+
 /// The network part of an event, if it is a connect, accept or listen.
 pub fn net_of(event: &Event) -> Option<&sensor::event::Net> {
     match &event.body {

@@ -10,7 +10,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use sensor::kernel::probes::PROBES;
+use sensor::kernel::probes;
 use sensor_tests::{can_load_ebpf, nonce};
 use serde_json::Value;
 
@@ -37,8 +37,7 @@ fn sensor_bin() -> PathBuf {
 /// Programs with the names of ours loaded in the kernel now (the kernel keeps the
 /// first 15 bytes of a name).
 fn loaded_programs_of_ours() -> usize {
-    let ours: Vec<&str> = PROBES
-        .iter()
+    let ours: Vec<&'static str> = probes::all()
         .map(|p| &p.program[..p.program.len().min(15)])
         .collect();
     aya::programs::loaded_programs()
@@ -112,7 +111,7 @@ fn stops_cleanly_on(signal: libc::c_int) {
     let mut child = KillOnDrop(child);
     assert_eq!(
         loaded_programs_of_ours(),
-        before + PROBES.len(),
+        before + probes::available().count(),
         "sensor trace loaded its programs"
     );
 

@@ -5,14 +5,15 @@
 use std::mem::size_of;
 
 use sensor_common::{
-    EventHeader, EventKind, ExecEvent, ExitEvent, FileEvent, NetEvent,
-    event::{ARGS_LEN, FILENAME_LEN, PATH_MAX, flags, path_source},
+    EventHeader, EventKind, ExecEvent, ExitEvent, FileEvent, NetEvent, SyscallEvent,
+    event::{ARGS_LEN, FILENAME_LEN, PATH_MAX, SYSCALL_NAME_LEN, flags, path_source},
 };
 
 use super::{
     Body, Event, Exec, Exit, Task,
     file::{Open, OpenSyscall, PathSource},
     net::{Net, NetOp, endpoint},
+    privilege::{PrivCall, PrivSyscall},
 };
 use crate::fields;
 
@@ -112,6 +113,13 @@ pub fn decode(bytes: &[u8]) -> Result<Event, DecodeError> {
         EventKind::Connect => decode_net(bytes, kind, NetOp::Connect)?,
         EventKind::Accept => decode_net(bytes, kind, NetOp::Accept)?,
         EventKind::Listen => decode_net(bytes, kind, NetOp::Listen)?,
+        EventKind::SetId
+        | EventKind::Capset
+        | EventKind::Ptrace
+        | EventKind::Module
+        | EventKind::Bpf
+        | EventKind::Memfd
+        | EventKind::IoUring => decode_syscall(bytes, kind)?,
     };
     Ok(Event {
         boot_ns: header.boot_ns,
@@ -245,6 +253,28 @@ fn decode_net(bytes: &[u8], kind: EventKind, op: NetOp) -> Result<Body, DecodeEr
         local,
         remote,
         result: raw.result,
+    }))
+}
+
+fn decode_syscall(bytes: &[u8], kind: EventKind) -> Result<Body, DecodeError> {
+    let raw: SyscallEvent = read(check_len::<SyscallEvent>(bytes, kind)?);
+    let syscall = PrivSyscall::from_raw(raw.syscall).ok_or(DecodeError::UnknownValue {
+        field: "syscall",
+        value: raw.syscall,
+    })?;
+    let name_len = raw.name_len as usize;
+    if name_len > SYSCALL_NAME_LEN {
+        return Err(DecodeError::BadLength {
+            field: fields::EVT_ARG_NAME,
+            len: name_len,
+            cap: SYSCALL_NAME_LEN,
+        });
+    }
+    Ok(Body::Priv(PrivCall {
+        syscall,
+        result: raw.result,
+        args: raw.args,
+        name: text(until_nul(&raw.name[..name_len])),
     }))
 }
 

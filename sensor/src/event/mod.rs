@@ -4,10 +4,12 @@ pub mod clock;
 pub mod decode;
 pub mod file;
 pub mod net;
+pub mod privilege;
 
 pub use decode::{DecodeError, decode};
 pub use file::Open;
 pub use net::{Net, NetOp};
+pub use privilege::{PrivCall, PrivSyscall};
 pub use sensor_common::EventKind;
 
 /// Who did it: the task that caused the event.
@@ -57,6 +59,8 @@ pub enum Body {
     Open(Open),
     /// A connect, accept or listen.
     Net(Net),
+    /// A privilege or tampering syscall.
+    Priv(PrivCall),
 }
 
 /// How a process ended.
@@ -110,6 +114,15 @@ impl Event {
                 NetOp::Accept => EventKind::Accept,
                 NetOp::Listen => EventKind::Listen,
             },
+            Body::Priv(call) => match call.syscall {
+                PrivSyscall::Capset => EventKind::Capset,
+                PrivSyscall::Ptrace => EventKind::Ptrace,
+                PrivSyscall::InitModule | PrivSyscall::FinitModule => EventKind::Module,
+                PrivSyscall::Bpf => EventKind::Bpf,
+                PrivSyscall::MemfdCreate => EventKind::Memfd,
+                PrivSyscall::IoUringSetup => EventKind::IoUring,
+                _ => EventKind::SetId,
+            },
         }
     }
 
@@ -127,6 +140,7 @@ impl Event {
                 NetOp::Accept => "accept",
                 NetOp::Listen => "listen",
             },
+            Body::Priv(call) => call.syscall.name(),
         }
     }
 }
@@ -142,6 +156,13 @@ pub fn kind_name(kind: EventKind) -> &'static str {
         EventKind::Connect => "connect",
         EventKind::Accept => "accept",
         EventKind::Listen => "listen",
+        EventKind::SetId => "setid",
+        EventKind::Capset => "capset",
+        EventKind::Ptrace => "ptrace",
+        EventKind::Module => "module",
+        EventKind::Bpf => "bpf",
+        EventKind::Memfd => "memfd",
+        EventKind::IoUring => "io_uring",
     }
 }
 

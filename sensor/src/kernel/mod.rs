@@ -162,6 +162,7 @@ impl KernelSensor {
         let mut ebpf = EbpfLoader::new()
             .override_global(globals::OFFSETS, &offsets, true)
             .override_global(globals::WAKEUP_BYTES, &wakeup, true)
+            .override_global(globals::SELF_TGID, &std::process::id(), true)
             .map_max_entries("EVENTS", ring_bytes)
             .load(EBPF_OBJECT)
             .map_err(|e| LoadError::Load(Box::new(e)))?;
@@ -234,7 +235,7 @@ fn set_kinds(map: &mut Array<MapData, u32>, kinds: &[EventKind]) -> Result<(), L
 
 fn attach_probes(ebpf: &mut Ebpf) -> Result<Vec<&'static str>, LoadError> {
     let mut attached = Vec::new();
-    for probe in probes::PROBES {
+    for probe in probes::all() {
         let error = |source| LoadError::Program {
             program: probe.program,
             source: Box::new(source),

@@ -38,7 +38,7 @@ pub struct Probe {
     pub without: &'static str,
 }
 
-/// Every probe the sensor knows.
+/// The probes with a fixed program each (see [`all`] for the whole set).
 pub const PROBES: &[Probe] = &[
     Probe {
         program: "sched_process_exec",
@@ -129,6 +129,48 @@ pub const PROBES: &[Probe] = &[
 ];
 
 const NET: &str = "network events of this kind are not reported";
+const PRIV: &str = "this privilege or tampering syscall is not reported (the kernel lacks it)";
+
+/// The privilege and tampering syscalls: (name, required). Module loads are absent
+/// from kernels built without module support, io_uring from kernels without it.
+const PRIV_SYSCALLS: &[(&str, &str, bool)] = &[
+    ("sys_enter_setuid", "sys_exit_setuid", true),
+    ("sys_enter_setgid", "sys_exit_setgid", true),
+    ("sys_enter_setreuid", "sys_exit_setreuid", true),
+    ("sys_enter_setregid", "sys_exit_setregid", true),
+    ("sys_enter_setresuid", "sys_exit_setresuid", true),
+    ("sys_enter_setresgid", "sys_exit_setresgid", true),
+    ("sys_enter_setfsuid", "sys_exit_setfsuid", true),
+    ("sys_enter_setfsgid", "sys_exit_setfsgid", true),
+    ("sys_enter_capset", "sys_exit_capset", true),
+    ("sys_enter_ptrace", "sys_exit_ptrace", true),
+    ("sys_enter_init_module", "sys_exit_init_module", false),
+    ("sys_enter_finit_module", "sys_exit_finit_module", false),
+    ("sys_enter_bpf", "sys_exit_bpf", true),
+    ("sys_enter_memfd_create", "sys_exit_memfd_create", true),
+    ("sys_enter_io_uring_setup", "sys_exit_io_uring_setup", false),
+];
+
+/// The probes whose hook this kernel has (tracefs must be mounted to tell).
+pub fn available() -> impl Iterator<Item = Probe> {
+    all().filter(|probe| match probe.hook {
+        Hook::TracePoint { category, name, .. } => super::tracefs::exists(category, name),
+        Hook::RawTracePoint { .. } | Hook::CgroupSockAddr => true,
+    })
+}
+
+/// Every probe: [`PROBES`] and a pair for each privilege syscall.
+pub fn all() -> impl Iterator<Item = Probe> {
+    PROBES
+        .iter()
+        .copied()
+        .chain(PRIV_SYSCALLS.iter().flat_map(|&(enter, exit, required)| {
+            [
+                syscall_probe(enter, &[], required, PRIV),
+                syscall_probe(exit, &[("ret", 16)], required, PRIV),
+            ]
+        }))
+}
 
 /// A syscall tracepoint; the program has the tracepoint's name.
 const fn syscall_probe(

@@ -81,6 +81,13 @@ pub fn event(event: &Event, clock: &BootClock) -> Value {
             obj.insert(f::EVT_RAWRES.into(), net.result.into());
             obj.insert(f::EVT_RES.into(), result_text(net.result).into());
         }
+        Body::Priv(call) => {
+            for (name, value) in call.arg_fields() {
+                obj.insert(name.into(), value);
+            }
+            obj.insert(f::EVT_RAWRES.into(), call.result.into());
+            obj.insert(f::EVT_RES.into(), result_text(call.result).into());
+        }
         Body::Exit(exit) => {
             if let Some(code) = exit.code() {
                 obj.insert(f::EXIT_CODE.into(), code.into());

@@ -1,0 +1,179 @@
+//! Privilege changes and tampering: set*id, capset, ptrace, module loads, bpf(2),
+//! memfd_create and io_uring_setup. Each is a syscall whose entry tracepoint keeps
+//! its arguments and whose exit tracepoint writes one [`SyscallEvent`] with the
+//! result.
+
+use aya_ebpf::{
+    helpers::{bpf_get_current_pid_tgid, bpf_probe_read_user, generated::bpf_probe_read_user_str},
+    macros::{map, tracepoint},
+    maps::LruHashMap,
+    programs::TracePointContext,
+};
+use sensor_common::{
+    DropReason, EventKind, SyscallEvent,
+    event::{SYSCALL_NAME_LEN, syscall_id as id},
+};
+
+use crate::{
+    emit::{count, enabled, fill_header, submit_flags},
+    maps::{self, EVENTS},
+};
+
+/// A syscall in flight, between its entry and exit.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct Pending {
+    syscall: u32,
+    _pad: u32,
+    args: [u64; 4],
+}
+
+/// Syscalls in flight, by thread id. LRU so a missed exit can never fill it.
+#[map]
+static PENDING: LruHashMap<u32, Pending> = LruHashMap::with_max_entries(4096, 0);
+
+/// The event kind a syscall reports as.
+#[inline(always)]
+fn kind_of(syscall: u32) -> EventKind {
+    match syscall {
+        id::CAPSET => EventKind::Capset,
+        id::PTRACE => EventKind::Ptrace,
+        id::INIT_MODULE | id::FINIT_MODULE => EventKind::Module,
+        id::BPF => EventKind::Bpf,
+        id::MEMFD_CREATE => EventKind::Memfd,
+        id::IO_URING_SETUP => EventKind::IoUring,
+        _ => EventKind::SetId,
+    }
+}
+
+#[inline(always)]
+fn enter(ctx: &TracePointContext, syscall: u32, nargs: usize) -> u32 {
+    let kind = kind_of(syscall);
+    if !enabled(kind) {
+        return 0;
+    }
+    if kind == EventKind::Bpf && (bpf_get_current_pid_tgid() >> 32) as u32 == maps::self_tgid() {
+        // The agent's own map reads would report themselves every second.
+        return 0;
+    }
+    let mut args = [0u64; 4];
+    for (i, arg) in args.iter_mut().enumerate().take(nargs) {
+        // SAFETY: syscall records hold their arguments in 8-byte slots from offset
+        // 16; only the syscall's own `nargs` slots are read.
+        *arg = unsafe { ctx.read_at::<u64>(16 + 8 * i) }.unwrap_or(0);
+    }
+    let pending = Pending {
+        syscall,
+        _pad: 0,
+        args,
+    };
+    let _ = PENDING.insert(bpf_get_current_pid_tgid() as u32, pending, 0);
+    0
+}
+
+#[inline(always)]
+fn exit(ctx: &TracePointContext) -> u32 {
+    let tid = bpf_get_current_pid_tgid() as u32;
+    let Some(pending) = PENDING.get_ptr(tid) else {
+        return 0;
+    };
+    // SAFETY: a valid map value, copied before removal.
+    let pending = unsafe { *pending };
+    let _ = PENDING.remove(tid);
+    let kind = kind_of(pending.syscall);
+    let Some(mut entry) = EVENTS.reserve::<SyscallEvent>(0) else {
+        count(kind, DropReason::RingFull);
+        return 1;
+    };
+    // SAFETY: the reservation is sized for a SyscallEvent, written in full below.
+    let event = unsafe { &mut *entry.as_mut_ptr() };
+    fill_header(&mut event.header, kind);
+    // SAFETY: `ret` sits at offset 16 of every syscall exit record.
+    event.result = unsafe { ctx.read_at::<i64>(16) }.unwrap_or(0);
+    event.syscall = pending.syscall;
+    event.args = pending.args;
+    event.name_len = 0;
+    event.name = [0; SYSCALL_NAME_LEN];
+    match pending.syscall {
+        id::MEMFD_CREATE => read_name(event, pending.args[0]),
+        id::CAPSET => read_caps(event, pending.args),
+        _ => {}
+    }
+    entry.submit(submit_flags());
+    0
+}
+
+/// memfd_create's name, from the caller's memory.
+#[inline(always)]
+fn read_name(event: &mut SyscallEvent, ptr: u64) {
+    // SAFETY: the helper checks the user address and bounds the copy.
+    let n = unsafe {
+        bpf_probe_read_user_str(
+            event.name.as_mut_ptr().cast(),
+            SYSCALL_NAME_LEN as u32,
+            ptr as *const core::ffi::c_void,
+        )
+    };
+    if n > 0 {
+        event.name_len = (n as u32).saturating_sub(1);
+    } else {
+        count(EventKind::Memfd, DropReason::ReadFailed);
+    }
+}
+
+/// capset's header version and the three capability sets, 64 bits each (the
+/// caller's `__user_cap_data_struct[2]`: low words first).
+#[inline(always)]
+fn read_caps(event: &mut SyscallEvent, args: [u64; 4]) {
+    // SAFETY: the helper checks the user addresses.
+    let version = unsafe { bpf_probe_read_user(args[0] as *const u32) }.unwrap_or(0);
+    // SAFETY: as above.
+    let data = unsafe { bpf_probe_read_user(args[1] as *const [u32; 6]) };
+    let Ok(d) = data else {
+        count(EventKind::Capset, DropReason::ReadFailed);
+        return;
+    };
+    let join = |lo: u32, hi: u32| u64::from(lo) | (u64::from(hi) << 32);
+    event.args = [
+        u64::from(version),
+        join(d[0], d[3]),
+        join(d[1], d[4]),
+        join(d[2], d[5]),
+    ];
+}
+
+/// One entry and one exit program per syscall; user space attaches each to the
+/// tracepoint of its own name.
+macro_rules! syscall_pair {
+    ($($enter:ident, $exit:ident, $id:expr, $nargs:literal;)*) => {$(
+        #[doc = concat!("`syscalls:", stringify!($enter), "`.")]
+        #[tracepoint]
+        pub fn $enter(ctx: TracePointContext) -> u32 {
+            enter(&ctx, $id, $nargs)
+        }
+
+        #[doc = concat!("`syscalls:", stringify!($exit), "`.")]
+        #[tracepoint]
+        pub fn $exit(ctx: TracePointContext) -> u32 {
+            exit(&ctx)
+        }
+    )*};
+}
+
+syscall_pair! {
+    sys_enter_setuid, sys_exit_setuid, id::SETUID, 1;
+    sys_enter_setgid, sys_exit_setgid, id::SETGID, 1;
+    sys_enter_setreuid, sys_exit_setreuid, id::SETREUID, 2;
+    sys_enter_setregid, sys_exit_setregid, id::SETREGID, 2;
+    sys_enter_setresuid, sys_exit_setresuid, id::SETRESUID, 3;
+    sys_enter_setresgid, sys_exit_setresgid, id::SETRESGID, 3;
+    sys_enter_setfsuid, sys_exit_setfsuid, id::SETFSUID, 1;
+    sys_enter_setfsgid, sys_exit_setfsgid, id::SETFSGID, 1;
+    sys_enter_capset, sys_exit_capset, id::CAPSET, 2;
+    sys_enter_ptrace, sys_exit_ptrace, id::PTRACE, 4;
+    sys_enter_init_module, sys_exit_init_module, id::INIT_MODULE, 3;
+    sys_enter_finit_module, sys_exit_finit_module, id::FINIT_MODULE, 3;
+    sys_enter_bpf, sys_exit_bpf, id::BPF, 3;
+    sys_enter_memfd_create, sys_exit_memfd_create, id::MEMFD_CREATE, 2;
+    sys_enter_io_uring_setup, sys_exit_io_uring_setup, id::IO_URING_SETUP, 2;
+}
