@@ -6,6 +6,7 @@
 
 mod emit;
 mod file;
+mod floor;
 mod kernel;
 mod maps;
 mod net;

@@ -6,6 +6,7 @@
 //! never report green for tests that did not run.
 
 pub mod container;
+pub mod floor;
 pub mod workload;
 
 use std::time::{Duration, Instant};

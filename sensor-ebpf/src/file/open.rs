@@ -207,7 +207,9 @@ fn try_exit(ret: i64, args: &OpenArgs) -> Result<(), i32> {
     // SAFETY: per-CPU map values, used by this program alone while it runs.
     let (scratch, record) = unsafe { (&mut *scratch, &mut *record) };
     let event = &mut record.event;
-    fill_header(&mut event.header, EventKind::Open);
+    // The header is filled only for opens that pass the filter (below): most opens
+    // of a filtered stream never need it. Until then it collects the path flags.
+    event.header.flags = 0;
     event.result = ret;
     event.flags = args.flags;
     event.mode = args.mode;
@@ -237,6 +239,9 @@ fn try_exit(ret: i64, args: &OpenArgs) -> Result<(), i32> {
     if partial {
         count(EventKind::Open, DropReason::Truncated);
     }
+    let path_flags = event.header.flags;
+    fill_header(&mut event.header, EventKind::Open);
+    event.header.flags |= path_flags;
     event.path_len = len as u32;
     // SAFETY: source offset masked inside the scratch buffer's first two thirds,
     // length below PATH_MAX, destination sized PATH_MAX.

@@ -28,8 +28,9 @@ pub use counters::DropCounters;
 pub use filters::OpenFilter;
 pub use ring::{EventReader, ReaderStats, WakeupPolicy};
 
-/// The eBPF object built by `build.rs` from `sensor-ebpf`.
-static EBPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/sensor"));
+/// The eBPF object built by `build.rs` from `sensor-ebpf`. Public for benchmarks,
+/// which load its empty `floor_*` programs on the sensor's hooks.
+pub static EBPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/sensor"));
 
 /// How to load the kernel side.
 #[derive(Clone, Debug)]

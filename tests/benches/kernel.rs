@@ -1,0 +1,231 @@
+//! Benchmark: what the kernel side costs the workloads it watches.
+//!
+//! `cargo xtask bench kernel [-- --runs N --opens N --execs N --connects N]`
+//!
+//! Three storms run in this process (opens and connects) or its children (execs):
+//! open/close of a file outside the watched prefixes, exec of /bin/true, and TCP
+//! connects over loopback. Each runs with no sensor, with the floor (empty programs
+//! on the same hooks), and with the sensor (all programs, the open filter on, the
+//! reader draining the ring), the three interleaved within every run so they share
+//! the machine's load. Medians of throughput and the ratios are printed.
+
+use std::{
+    net::{TcpListener, TcpStream},
+    os::fd::AsRawFd as _,
+    process::Command,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use sensor::kernel::{KernelConfig, KernelSensor, OpenFilter, counters};
+use sensor_common::DropReason;
+use sensor_tests::{can_load_ebpf, exec_of, floor::Floor, nonce};
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Setup {
+    None,
+    Floor,
+    Sensor,
+}
+
+const SETUPS: [Setup; 3] = [Setup::None, Setup::Floor, Setup::Sensor];
+const STORMS: [&str; 3] = ["open/close", "exec", "connect"];
+
+fn arg(name: &str, default: u64) -> u64 {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// Opens and closes a file outside every watched prefix; returns ops per second.
+fn open_storm(n: u64) -> f64 {
+    let start = Instant::now();
+    for _ in 0..n {
+        // SAFETY: a valid path; the fd is closed at once.
+        let fd = unsafe { libc::open(c"/etc/hostname".as_ptr(), libc::O_RDONLY) };
+        assert!(fd >= 0);
+        // SAFETY: our fd.
+        unsafe { libc::close(fd) };
+    }
+    n as f64 / start.elapsed().as_secs_f64()
+}
+
+/// Execs /bin/true `n` times with `marker`; returns execs per second.
+fn exec_storm(n: u64, marker: &str) -> f64 {
+    let start = Instant::now();
+    for _ in 0..n {
+        let status = Command::new("/bin/true")
+            .arg(marker)
+            .status()
+            .expect("true");
+        assert!(status.success());
+    }
+    n as f64 / start.elapsed().as_secs_f64()
+}
+
+/// Connects over loopback `n` times, one at a time: the server accepts and answers
+/// a byte before the client connects again, so the accept queue never overflows
+/// (an overflow drops SYNs, and each retransmission costs a second). The client
+/// closes with a reset, so no side is left in TIME_WAIT to fill the port space.
+fn connect_storm(n: u64) -> f64 {
+    use std::io::{Read, Write};
+    let listener = TcpListener::bind("127.0.0.1:0").expect("binding");
+    let addr = listener.local_addr().expect("an address");
+    let acceptor = std::thread::spawn(move || {
+        for _ in 0..n {
+            let (mut conn, _) = listener.accept().expect("accepting");
+            conn.write_all(b"x").expect("answering");
+            let _ = conn.read(&mut [0u8; 1]);
+        }
+    });
+    let linger = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    let start = Instant::now();
+    for _ in 0..n {
+        let mut stream = TcpStream::connect(addr).expect("connecting");
+        stream.read_exact(&mut [0u8; 1]).expect("the answer");
+        // SAFETY: a valid socket and option.
+        unsafe {
+            libc::setsockopt(
+                stream.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_LINGER,
+                (&linger as *const libc::linger).cast(),
+                std::mem::size_of::<libc::linger>() as u32,
+            )
+        };
+    }
+    let rate = n as f64 / start.elapsed().as_secs_f64();
+    acceptor.join().expect("the acceptor");
+    rate
+}
+
+/// The sensor with its reader on a thread of its own, counting the marked execs.
+struct Running {
+    stop: Arc<AtomicBool>,
+    execs: Arc<AtomicU64>,
+    thread: std::thread::JoinHandle<u64>,
+}
+
+fn start_sensor(marker: String) -> Running {
+    let stop = Arc::new(AtomicBool::new(false));
+    let execs = Arc::new(AtomicU64::new(0));
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let (stop2, execs2) = (stop.clone(), execs.clone());
+    let thread = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        runtime.block_on(async move {
+            let config = KernelConfig {
+                open_filter: Some(OpenFilter {
+                    read: vec!["/nothing-is-watched-here/".into()],
+                    write: vec!["/nothing-is-watched-here/".into()],
+                }),
+                ..KernelConfig::default()
+            };
+            let (sensor, mut reader) = KernelSensor::start(&config).expect("starting the sensor");
+            ready_tx.send(()).expect("signalling readiness");
+            let mut batch = Vec::new();
+            while !stop2.load(Ordering::Relaxed) {
+                reader.read_batch(&mut batch).await.expect("reading");
+                let marked = batch
+                    .iter()
+                    .filter_map(exec_of)
+                    .filter(|e| e.argv.get(1) == Some(&marker))
+                    .count();
+                execs2.fetch_add(marked as u64, Ordering::Relaxed);
+                batch.clear();
+            }
+            reader.drain(&mut batch);
+            let marked = batch
+                .iter()
+                .filter_map(exec_of)
+                .filter(|e| e.argv.get(1) == Some(&marker))
+                .count();
+            execs2.fetch_add(marked as u64, Ordering::Relaxed);
+            let counts = sensor.counters().read().expect("the counters");
+            counters::total(&counts, DropReason::RingFull)
+        })
+    });
+    ready_rx.recv().expect("the sensor started");
+    Running {
+        stop,
+        execs,
+        thread,
+    }
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+fn main() {
+    if !can_load_ebpf("bench kernel") {
+        return;
+    }
+    let runs = arg("--runs", 5) as usize;
+    let opens = arg("--opens", 1_000_000);
+    let execs = arg("--execs", 2_000);
+    let connects = arg("--connects", 10_000);
+    println!(
+        "kernel benchmark: {runs} runs; per run {opens} opens, {execs} execs, {connects} connects"
+    );
+    // rates[storm][setup] = per-run throughputs
+    let mut rates = vec![vec![Vec::new(); SETUPS.len()]; STORMS.len()];
+    let mut lost_execs = 0u64;
+    let mut ring_full = 0u64;
+    for run in 0..runs {
+        for (s, setup) in SETUPS.iter().enumerate() {
+            let marker = nonce("bench-exec");
+            let floor =
+                (*setup == Setup::Floor).then(|| Floor::start().expect("loading the floor"));
+            let sensor = (*setup == Setup::Sensor).then(|| start_sensor(marker.clone()));
+            let measured = [
+                open_storm(opens),
+                exec_storm(execs, &marker),
+                connect_storm(connects),
+            ];
+            if let Some(running) = sensor {
+                // Let the reader's timer pick up the tail before stopping it.
+                std::thread::sleep(Duration::from_millis(300));
+                running.stop.store(true, Ordering::Relaxed);
+                ring_full += running.thread.join().expect("the reader thread");
+                lost_execs += execs - running.execs.load(Ordering::Relaxed).min(execs);
+            }
+            drop(floor);
+            for (w, rate) in measured.into_iter().enumerate() {
+                rates[w][s].push(rate);
+            }
+            eprintln!(
+                "run {run} {setup:?}: open {:.0}/s exec {:.0}/s connect {:.0}/s",
+                measured[0], measured[1], measured[2]
+            );
+        }
+    }
+    println!(
+        "{:12} {:>12} {:>12} {:>12} {:>14} {:>14}",
+        "storm", "none /s", "floor /s", "sensor /s", "sensor/none", "sensor/floor"
+    );
+    for (w, storm) in STORMS.iter().enumerate() {
+        let none = median(&mut rates[w][0]);
+        let floor = median(&mut rates[w][1]);
+        let sensor = median(&mut rates[w][2]);
+        println!(
+            "{storm:12} {none:>12.0} {floor:>12.0} {sensor:>12.0} {:>14.3} {:>14.3}",
+            sensor / none,
+            sensor / floor
+        );
+    }
+    println!("execs lost by the sensor: {lost_execs}; ring-full drops: {ring_full}");
+}
