@@ -43,13 +43,21 @@ pub enum EventKind {
     Memfd = 13,
     /// io_uring_setup(2), whose rings bypass syscall tracing: a [`SyscallEvent`].
     IoUring = 14,
+    /// A file removed (unlink, unlinkat): an [`FsEvent`].
+    Unlink = 15,
+    /// A file renamed (rename, renameat, renameat2): an [`FsEvent`] with two paths.
+    Rename = 16,
+    /// A mode change (chmod, fchmodat, fchmod): an [`FsEvent`] with the mode.
+    Chmod = 17,
+    /// A link made (symlink, symlinkat, link, linkat): an [`FsEvent`] with two paths.
+    Link = 18,
 }
 
 impl EventKind {
     /// The highest kind number in use; counters and the kind filter are sized from it.
-    pub const MAX: u32 = 14;
+    pub const MAX: u32 = 18;
     /// Every kind, in number order.
-    pub const ALL: [EventKind; 14] = [
+    pub const ALL: [EventKind; 18] = [
         Self::Exec,
         Self::Fork,
         Self::Exit,
@@ -64,6 +72,10 @@ impl EventKind {
         Self::Bpf,
         Self::Memfd,
         Self::IoUring,
+        Self::Unlink,
+        Self::Rename,
+        Self::Chmod,
+        Self::Link,
     ];
 
     /// Validates a kind read from kernel bytes.
@@ -83,6 +95,10 @@ impl EventKind {
             12 => Some(Self::Bpf),
             13 => Some(Self::Memfd),
             14 => Some(Self::IoUring),
+            15 => Some(Self::Unlink),
+            16 => Some(Self::Rename),
+            17 => Some(Self::Chmod),
+            18 => Some(Self::Link),
             _ => None,
         }
     }
@@ -279,6 +295,61 @@ pub mod syscall_id {
     pub const IO_URING_SETUP: u32 = 15;
 }
 
+/// File operations reported as an [`FsEvent`], by a number of our own. Part of the
+/// ABI: never renumber.
+pub mod fs_op {
+    /// unlink(path)
+    pub const UNLINK: u32 = 0;
+    /// unlinkat(dfd, path, flags)
+    pub const UNLINKAT: u32 = 1;
+    /// rename(old, new)
+    pub const RENAME: u32 = 2;
+    /// renameat(olddfd, old, newdfd, new)
+    pub const RENAMEAT: u32 = 3;
+    /// renameat2(olddfd, old, newdfd, new, flags)
+    pub const RENAMEAT2: u32 = 4;
+    /// chmod(path, mode)
+    pub const CHMOD: u32 = 5;
+    /// fchmodat(dfd, path, mode)
+    pub const FCHMODAT: u32 = 6;
+    /// fchmod(fd, mode): the path is walked from the fd.
+    pub const FCHMOD: u32 = 7;
+    /// symlink(target, linkpath): `path` is the new link, `path2` the target as
+    /// written into it (not resolved: a relative target is relative to the link).
+    pub const SYMLINK: u32 = 8;
+    /// symlinkat(target, newdfd, linkpath): as symlink.
+    pub const SYMLINKAT: u32 = 9;
+    /// link(old, new): `path` is the existing file, `path2` the new name.
+    pub const LINK: u32 = 10;
+    /// linkat(olddfd, old, newdfd, new, flags): as link.
+    pub const LINKAT: u32 = 11;
+}
+
+/// A file operation, written at the syscall's exit. `path_len` bytes of `path`
+/// follow the struct, then `path2_len` bytes of `path2` (no NULs). Paths are made
+/// absolute with the working directory or directory fd, as given (`as_given`),
+/// except fchmod's, walked from its fd, and a symlink's target, kept verbatim.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct FsEvent {
+    /// Common header; `kind` is Unlink, Rename, Chmod or Link.
+    pub header: EventHeader,
+    /// The syscall's result: 0, or a negative errno.
+    pub result: i64,
+    /// An [`fs_op`] number.
+    pub op: u32,
+    /// chmod's mode (with the setuid, setgid and sticky bits).
+    pub mode: u32,
+    /// The syscall's flags argument (unlinkat, renameat2, linkat), else 0.
+    pub flags: u32,
+    /// Bytes of the first path.
+    pub path_len: u32,
+    /// Bytes of the second path (rename, link, symlink), else 0.
+    pub path2_len: u32,
+    /// Explicit padding; always zero.
+    pub _pad: u32,
+}
+
 /// Bytes kept of a [`SyscallEvent`]'s string argument.
 pub const SYSCALL_NAME_LEN: usize = 64;
 
@@ -302,6 +373,7 @@ pub struct SyscallEvent {
 
 const _: () = assert!(core::mem::size_of::<EventHeader>() == 64);
 const _: () = assert!(core::mem::size_of::<SyscallEvent>() == 176);
+const _: () = assert!(core::mem::size_of::<FsEvent>() == 96);
 const _: () = assert!(core::mem::size_of::<NetEvent>() == 112);
 const _: () = assert!(core::mem::size_of::<FileEvent>() == 96);
 const _: () = assert!(core::mem::size_of::<ExitEvent>() == 72);

@@ -13,5 +13,7 @@ pub mod filters;
 pub mod offsets;
 
 pub use counters::{COUNTER_SLOTS, DropReason};
-pub use event::{EventHeader, EventKind, ExecEvent, ExitEvent, FileEvent, NetEvent, SyscallEvent};
+pub use event::{
+    EventHeader, EventKind, ExecEvent, ExitEvent, FileEvent, FsEvent, NetEvent, SyscallEvent,
+};
 pub use offsets::KernelOffsets;

@@ -114,4 +114,5 @@ mod pod {
     unsafe impl aya::Pod for crate::event::FileEvent {}
     unsafe impl aya::Pod for crate::event::NetEvent {}
     unsafe impl aya::Pod for crate::event::SyscallEvent {}
+    unsafe impl aya::Pod for crate::event::FsEvent {}
 }

@@ -51,7 +51,7 @@ macro_rules! catalogue {
 catalogue! {
     /// `evt.type`
     EVT_TYPE = "evt.type", String, true,
-        "Event type: execve or execveat (a program started), clone (a process started, by fork, vfork, clone or clone3; proc.* is the child), procexit (a process ended), open, openat, openat2 or creat (a file opened), connect, accept or listen (IPv4/IPv6 sockets), setuid, setgid, setreuid, setregid, setresuid, setresgid, setfsuid, setfsgid, capset, ptrace, init_module, finit_module, bpf, memfd_create, io_uring_setup, or drop (records lost or cut).";
+        "Event type: execve or execveat (a program started), clone (a process started, by fork, vfork, clone or clone3; proc.* is the child), procexit (a process ended), open, openat, openat2 or creat (a file opened), connect, accept or listen (IPv4/IPv6 sockets), setuid, setgid, setreuid, setregid, setresuid, setresgid, setfsuid, setfsgid, capset, ptrace, init_module, finit_module, bpf, memfd_create, io_uring_setup, unlink, unlinkat, rename, renameat, renameat2, chmod, fchmodat, fchmod, symlink, symlinkat, link, linkat, or drop (records lost or cut).";
     /// `evt.time`
     EVT_TIME = "evt.time", String, true,
         "Event time, RFC 3339 in UTC with nanoseconds.";
@@ -165,10 +165,10 @@ catalogue! {
         "SUCCESS, or the errno's name (ENOENT, EACCES, ...).";
     /// `evt.arg.flags`
     EVT_ARG_FLAGS = "evt.arg.flags", String, true,
-        "Flags as Falco prints them: open flags (O_RDONLY|O_CLOEXEC) or memfd_create flags (MFD_CLOEXEC|MFD_ALLOW_SEALING).";
+        "Flags as Falco prints them: open (O_RDONLY|O_CLOEXEC), memfd_create (MFD_CLOEXEC), unlinkat (AT_REMOVEDIR), renameat2 (RENAME_NOREPLACE), linkat (AT_SYMLINK_FOLLOW).";
     /// `evt.arg.mode`
     EVT_ARG_MODE = "evt.arg.mode", String, true,
-        "The mode given for a created file, in octal.";
+        "open: the mode given for a created file, in octal; chmod: the new mode as Falco prints it (S_IRUSR|...|S_ISUID).";
     /// `evt.is_open_read`
     EVT_IS_OPEN_READ = "evt.is_open_read", Bool, true,
         "Whether the file was opened for reading.";
@@ -229,6 +229,21 @@ catalogue! {
     /// `evt.arg.fd`
     EVT_ARG_FD = "evt.arg.fd", Int, true,
         "finit_module: the file descriptor of the module.";
+    /// `evt.arg.path`
+    EVT_ARG_PATH = "evt.arg.path", String, true,
+        "unlink/chmod: the path acted on, made absolute as given.";
+    /// `evt.arg.oldpath`
+    EVT_ARG_OLDPATH = "evt.arg.oldpath", String, true,
+        "rename/link: the existing path, made absolute as given.";
+    /// `evt.arg.newpath`
+    EVT_ARG_NEWPATH = "evt.arg.newpath", String, true,
+        "rename/link: the new path, made absolute as given.";
+    /// `evt.arg.linkpath`
+    EVT_ARG_LINKPATH = "evt.arg.linkpath", String, true,
+        "symlink: the new link, made absolute as given.";
+    /// `evt.arg.target`
+    EVT_ARG_TARGET = "evt.arg.target", String, true,
+        "symlink: the target as written into the link (a relative one is relative to the link's directory).";
     /// `exit.code`
     EXIT_CODE = "exit.code", Uint, false,
         "In a procexit event: the exit code, when the process exited by itself.";

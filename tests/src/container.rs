@@ -138,6 +138,8 @@ impl Container {
         config["process"]["user"]["uid"] = uid.into();
         config["process"]["user"]["gid"] = gid.into();
         config["linux"]["cgroupsPath"] = cgroup_path.clone().into();
+        // The bundle is ours and temporary: let the container write to it.
+        config["root"]["readonly"] = false.into();
         if let Some(namespaces) = config["linux"]["namespaces"]
             .as_array_mut()
             .filter(|_| host_network)

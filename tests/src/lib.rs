@@ -100,6 +100,14 @@ pub fn priv_of(event: &Event) -> Option<&sensor::event::PrivCall> {
     }
 }
 
+/// The file-operation part of an event, if it is an unlink, rename, chmod or link.
+pub fn fs_of(event: &Event) -> Option<&sensor::event::FsCall> {
+    match &event.body {
+        Body::Fs(call) => Some(call),
+        _ => None,
+    }
+}
+
 /// The network part of an event, if it is a connect, accept or listen.
 pub fn net_of(event: &Event) -> Option<&sensor::event::Net> {
     match &event.body {

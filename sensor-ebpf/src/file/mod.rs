@@ -2,4 +2,5 @@
 
 pub mod filter;
 pub mod open;
+pub mod ops;
 pub mod path;

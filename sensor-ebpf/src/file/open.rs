@@ -9,7 +9,7 @@
 use aya_ebpf::{
     helpers::{
         bpf_get_current_pid_tgid,
-        generated::{bpf_probe_read_kernel, bpf_probe_read_user_str, bpf_ringbuf_output},
+        generated::{bpf_probe_read_kernel, bpf_ringbuf_output},
     },
     macros::{map, tracepoint},
     maps::{LruHashMap, PerCpuArray},
@@ -22,7 +22,7 @@ use sensor_common::{
 
 use super::{
     filter,
-    path::{END, PATH_SCRATCH, PathScratch, read_path, task_root, walk},
+    path::{END, PATH_SCRATCH, PathScratch, as_given, read_path, task_root, walk},
 };
 use crate::{
     emit::{count, enabled, fill_header, submit_flags},
@@ -222,7 +222,14 @@ fn try_exit(ret: i64, args: &OpenArgs) -> Result<(), i32> {
         opened_path(scratch, task, ret, event)
     } else {
         event.path_source = path_source::AS_GIVEN;
-        as_given(scratch, task, args, &mut event.header.flags)
+        as_given(
+            scratch,
+            task,
+            args.dfd,
+            args.filename,
+            EventKind::Open,
+            &mut event.header.flags,
+        )
     };
     let partial = event.header.flags & (flags::PATH_TRUNCATED | flags::PATH_INCOMPLETE) != 0;
     let len = end.saturating_sub(start) & (PATH_MAX - 1);
@@ -285,54 +292,4 @@ fn opened_path(
     let walked = walk(scratch, at, root);
     event.header.flags |= walked.flags;
     (walked.start, END)
-}
-
-/// For a failed open: the path the process gave, prefixed with its working
-/// directory (or the directory of `dfd`) when relative. Returns `(start, end)`.
-#[inline(always)]
-fn as_given(
-    scratch: &mut PathScratch,
-    task: u64,
-    args: &OpenArgs,
-    header_flags: &mut u32,
-) -> (usize, usize) {
-    // The string goes after END + 1, leaving END for a separating '/'.
-    // SAFETY: destination inside the buffer's last third; the helper checks the source.
-    let n = unsafe {
-        bpf_probe_read_user_str(
-            scratch.buf.as_mut_ptr().add(END + 1).cast(),
-            (PATH_MAX - 1) as u32,
-            args.filename as *const core::ffi::c_void,
-        )
-    };
-    if n <= 1 {
-        *header_flags |= flags::PATH_INCOMPLETE;
-        count(EventKind::Open, DropReason::ReadFailed);
-        return (END, END);
-    }
-    let end = END + n as usize; // n counts the NUL
-    if scratch.buf[END + 1] == b'/' {
-        return (END + 1, end);
-    }
-    let o = maps::offsets();
-    let dir = if args.dfd == AT_FDCWD {
-        read_at::<u64>(task, o.task_fs).and_then(|fs| read_path(fs, o.fs_pwd))
-    } else {
-        file_of_fd(task, args.dfd as i64).and_then(|file| read_path(file, o.file_f_path))
-    };
-    let (Ok(dir), Ok(root)) = (dir, task_root(task)) else {
-        *header_flags |= flags::PATH_INCOMPLETE;
-        count(EventKind::Open, DropReason::ReadFailed);
-        return (END + 1, end);
-    };
-    let walked = walk(scratch, dir, root);
-    *header_flags |= walked.flags;
-    scratch.buf[END] = b'/';
-    // A directory of "/" would make "//name".
-    let start = if walked.start == END - 1 {
-        END
-    } else {
-        walked.start
-    };
-    (start, end)
 }

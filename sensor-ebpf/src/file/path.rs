@@ -4,10 +4,21 @@
 //! The walk stops at the task's own root (`task->fs->root`), so a path is the one
 //! the process sees: inside a container, relative to the container's root.
 
-use aya_ebpf::{helpers::generated::bpf_probe_read_kernel, macros::map, maps::PerCpuArray};
-use sensor_common::event::{PATH_MAX, flags};
+use aya_ebpf::{
+    helpers::generated::{bpf_probe_read_kernel, bpf_probe_read_user_str},
+    macros::map,
+    maps::PerCpuArray,
+};
+use sensor_common::{
+    DropReason, EventKind,
+    event::{PATH_MAX, flags},
+};
 
-use crate::{kernel::read_at, maps};
+use crate::{
+    emit::count,
+    kernel::{file_of_fd, read_at},
+    maps,
+};
 
 /// Where a walked path ends in the scratch buffer. Each write is bounded by masks
 /// the verifier can follow: an offset below `PATH_MAX`, a length below `PATH_MAX`.
@@ -153,4 +164,82 @@ pub fn walk(scratch: &mut PathScratch, at: VfsPath, root: VfsPath) -> Walked {
         start: pos,
         flags: status,
     }
+}
+
+/// `openat`'s and friends' "relative to the working directory".
+pub const AT_FDCWD: i32 = -100;
+
+/// The path a process gave (the string at `filename`), made absolute with its
+/// working directory or the directory of `dfd` when relative; not normalised.
+/// Returns `(start, end)` in `scratch.buf`; flags a path it could not finish.
+#[inline(always)]
+pub fn as_given(
+    scratch: &mut PathScratch,
+    task: u64,
+    dfd: i32,
+    filename: u64,
+    kind: EventKind,
+    header_flags: &mut u32,
+) -> (usize, usize) {
+    // The string goes after END + 1, leaving END for a separating '/'.
+    // SAFETY: destination inside the buffer's last third; the helper checks the source.
+    let n = unsafe {
+        bpf_probe_read_user_str(
+            scratch.buf.as_mut_ptr().add(END + 1).cast(),
+            (PATH_MAX - 1) as u32,
+            filename as *const core::ffi::c_void,
+        )
+    };
+    if n <= 1 {
+        *header_flags |= flags::PATH_INCOMPLETE;
+        count(kind, DropReason::ReadFailed);
+        return (END, END);
+    }
+    let end = END + n as usize; // n counts the NUL
+    if scratch.buf[END + 1] == b'/' {
+        return (END + 1, end);
+    }
+    let o = maps::offsets();
+    let dir = if dfd == AT_FDCWD {
+        read_at::<u64>(task, o.task_fs).and_then(|fs| read_path(fs, o.fs_pwd))
+    } else {
+        file_of_fd(task, dfd as i64).and_then(|file| read_path(file, o.file_f_path))
+    };
+    let (Ok(dir), Ok(root)) = (dir, task_root(task)) else {
+        *header_flags |= flags::PATH_INCOMPLETE;
+        count(kind, DropReason::ReadFailed);
+        return (END + 1, end);
+    };
+    let walked = walk(scratch, dir, root);
+    *header_flags |= walked.flags;
+    scratch.buf[END] = b'/';
+    // A directory of "/" would make "//name".
+    let start = if walked.start == END - 1 {
+        END
+    } else {
+        walked.start
+    };
+    (start, end)
+}
+
+/// The path of the file behind `fd`, walked to the task's root. Returns
+/// `(start, end)`; an empty, flagged path if a read fails.
+#[inline(always)]
+pub fn fd_path(
+    scratch: &mut PathScratch,
+    task: u64,
+    fd: i64,
+    kind: EventKind,
+    header_flags: &mut u32,
+) -> (usize, usize) {
+    let o = maps::offsets();
+    let at = file_of_fd(task, fd).and_then(|file| read_path(file, o.file_f_path));
+    let (Ok(at), Ok(root)) = (at, task_root(task)) else {
+        *header_flags |= flags::PATH_INCOMPLETE;
+        count(kind, DropReason::ReadFailed);
+        return (END, END);
+    };
+    let walked = walk(scratch, at, root);
+    *header_flags |= walked.flags;
+    (walked.start, END)
 }

@@ -5,13 +5,14 @@
 use std::mem::size_of;
 
 use sensor_common::{
-    EventHeader, EventKind, ExecEvent, ExitEvent, FileEvent, NetEvent, SyscallEvent,
+    EventHeader, EventKind, ExecEvent, ExitEvent, FileEvent, FsEvent, NetEvent, SyscallEvent,
     event::{ARGS_LEN, FILENAME_LEN, PATH_MAX, SYSCALL_NAME_LEN, flags, path_source},
 };
 
 use super::{
     Body, Event, Exec, Exit, Task,
     file::{Open, OpenSyscall, PathSource},
+    fs::{FsCall, FsSyscall},
     net::{Net, NetOp, endpoint},
     privilege::{PrivCall, PrivSyscall},
 };
@@ -120,6 +121,9 @@ pub fn decode(bytes: &[u8]) -> Result<Event, DecodeError> {
         | EventKind::Bpf
         | EventKind::Memfd
         | EventKind::IoUring => decode_syscall(bytes, kind)?,
+        EventKind::Unlink | EventKind::Rename | EventKind::Chmod | EventKind::Link => {
+            decode_fs(bytes, kind, &header, &mut truncated, &mut unreadable)?
+        }
     };
     Ok(Event {
         boot_ns: header.boot_ns,
@@ -252,6 +256,43 @@ fn decode_net(bytes: &[u8], kind: EventKind, op: NetOp) -> Result<Body, DecodeEr
         protocol: raw.protocol,
         local,
         remote,
+        result: raw.result,
+    }))
+}
+
+fn decode_fs(
+    bytes: &[u8],
+    kind: EventKind,
+    header: &EventHeader,
+    truncated: &mut Vec<&'static str>,
+    unreadable: &mut Vec<&'static str>,
+) -> Result<Body, DecodeError> {
+    let raw: FsEvent = read(check_len::<FsEvent>(bytes, kind)?);
+    let syscall = FsSyscall::from_raw(raw.op).ok_or(DecodeError::UnknownValue {
+        field: "op",
+        value: raw.op,
+    })?;
+    let paths = &bytes[size_of::<FsEvent>()..];
+    let (len, len2) = (raw.path_len as usize, raw.path2_len as usize);
+    if len > PATH_MAX || len2 > PATH_MAX || len + len2 > paths.len() {
+        return Err(DecodeError::BadLength {
+            field: fields::FD_NAME,
+            len: len + len2,
+            cap: paths.len(),
+        });
+    }
+    if header.flags & flags::PATH_TRUNCATED != 0 {
+        truncated.push(fields::FD_NAME);
+    }
+    if header.flags & flags::PATH_INCOMPLETE != 0 {
+        unreadable.push(fields::FD_NAME);
+    }
+    Ok(Body::Fs(FsCall {
+        syscall,
+        path: text(until_nul(&paths[..len])),
+        path2: text(until_nul(&paths[len..len + len2])),
+        mode: raw.mode,
+        flags: raw.flags,
         result: raw.result,
     }))
 }

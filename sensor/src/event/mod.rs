@@ -3,11 +3,13 @@
 pub mod clock;
 pub mod decode;
 pub mod file;
+pub mod fs;
 pub mod net;
 pub mod privilege;
 
 pub use decode::{DecodeError, decode};
 pub use file::Open;
+pub use fs::{FsCall, FsSyscall};
 pub use net::{Net, NetOp};
 pub use privilege::{PrivCall, PrivSyscall};
 pub use sensor_common::EventKind;
@@ -61,6 +63,8 @@ pub enum Body {
     Net(Net),
     /// A privilege or tampering syscall.
     Priv(PrivCall),
+    /// A file operation: unlink, rename, chmod, symlink, link.
+    Fs(FsCall),
 }
 
 /// How a process ended.
@@ -123,6 +127,12 @@ impl Event {
                 PrivSyscall::IoUringSetup => EventKind::IoUring,
                 _ => EventKind::SetId,
             },
+            Body::Fs(call) => match call.syscall {
+                FsSyscall::Unlink | FsSyscall::Unlinkat => EventKind::Unlink,
+                FsSyscall::Rename | FsSyscall::Renameat | FsSyscall::Renameat2 => EventKind::Rename,
+                FsSyscall::Chmod | FsSyscall::Fchmodat | FsSyscall::Fchmod => EventKind::Chmod,
+                _ => EventKind::Link,
+            },
         }
     }
 
@@ -141,6 +151,7 @@ impl Event {
                 NetOp::Listen => "listen",
             },
             Body::Priv(call) => call.syscall.name(),
+            Body::Fs(call) => call.syscall.name(),
         }
     }
 }
@@ -163,6 +174,10 @@ pub fn kind_name(kind: EventKind) -> &'static str {
         EventKind::Bpf => "bpf",
         EventKind::Memfd => "memfd",
         EventKind::IoUring => "io_uring",
+        EventKind::Unlink => "unlink",
+        EventKind::Rename => "rename",
+        EventKind::Chmod => "chmod",
+        EventKind::Link => "link",
     }
 }
 

@@ -235,7 +235,7 @@ fn set_kinds(map: &mut Array<MapData, u32>, kinds: &[EventKind]) -> Result<(), L
 }
 
 fn attach_probes(ebpf: &mut Ebpf) -> Result<Vec<&'static str>, LoadError> {
-    let mut attached = Vec::new();
+    let mut attached: Vec<&'static str> = Vec::new();
     for probe in probes::all() {
         let error = |source| LoadError::Program {
             program: probe.program,
@@ -268,7 +268,10 @@ fn attach_probes(ebpf: &mut Ebpf) -> Result<Vec<&'static str>, LoadError> {
                 }
                 tracefs::check_layout(category, name, fields)?;
                 let program: &mut TracePoint = program.try_into().map_err(error)?;
-                program.load().map_err(error)?;
+                // One program may serve several tracepoints: load it once.
+                if !attached.contains(&probe.program) {
+                    program.load().map_err(error)?;
+                }
                 program.attach(category, name).map_err(error)?;
             }
             Hook::RawTracePoint { name } => {
@@ -289,7 +292,9 @@ fn attach_probes(ebpf: &mut Ebpf) -> Result<Vec<&'static str>, LoadError> {
                     .map_err(error)?;
             }
         }
-        attached.push(probe.program);
+        if !attached.contains(&probe.program) {
+            attached.push(probe.program);
+        }
     }
     Ok(attached)
 }

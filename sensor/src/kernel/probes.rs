@@ -159,17 +159,39 @@ pub fn available() -> impl Iterator<Item = Probe> {
     })
 }
 
-/// Every probe: [`PROBES`] and a pair for each privilege syscall.
+/// File operations: (entry tracepoint, exit tracepoint, required). All exits run
+/// one program, `sys_exit_fs_op`. The legacy unlink/rename/chmod/symlink/link
+/// syscalls are missing on some architectures.
+const FS_SYSCALLS: &[(&str, &str, bool)] = &[
+    ("sys_enter_unlink", "sys_exit_unlink", false),
+    ("sys_enter_unlinkat", "sys_exit_unlinkat", true),
+    ("sys_enter_rename", "sys_exit_rename", false),
+    ("sys_enter_renameat", "sys_exit_renameat", false),
+    ("sys_enter_renameat2", "sys_exit_renameat2", true),
+    ("sys_enter_chmod", "sys_exit_chmod", false),
+    ("sys_enter_fchmodat", "sys_exit_fchmodat", true),
+    ("sys_enter_fchmod", "sys_exit_fchmod", true),
+    ("sys_enter_symlink", "sys_exit_symlink", false),
+    ("sys_enter_symlinkat", "sys_exit_symlinkat", true),
+    ("sys_enter_link", "sys_exit_link", false),
+    ("sys_enter_linkat", "sys_exit_linkat", true),
+];
+const FS: &str = "this file operation is not reported (the kernel lacks the syscall)";
+
+/// Every probe: [`PROBES`], a pair for each privilege syscall and each file operation.
 pub fn all() -> impl Iterator<Item = Probe> {
-    PROBES
-        .iter()
-        .copied()
-        .chain(PRIV_SYSCALLS.iter().flat_map(|&(enter, exit, required)| {
-            [
-                syscall_probe(enter, &[], required, PRIV),
-                syscall_probe(exit, &[("ret", 16)], required, PRIV),
-            ]
-        }))
+    let privilege = PRIV_SYSCALLS.iter().flat_map(|&(enter, exit, required)| {
+        [
+            syscall_probe(enter, &[], required, PRIV),
+            syscall_probe(exit, &[("ret", 16)], required, PRIV),
+        ]
+    });
+    let fs = FS_SYSCALLS.iter().flat_map(|&(enter, exit, required)| {
+        let mut exit_probe = syscall_probe(exit, &[("ret", 16)], required, FS);
+        exit_probe.program = "sys_exit_fs_op";
+        [syscall_probe(enter, &[], required, FS), exit_probe]
+    });
+    PROBES.iter().copied().chain(privilege).chain(fs)
 }
 
 /// A syscall tracepoint; the program has the tracepoint's name.

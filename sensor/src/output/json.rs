@@ -3,7 +3,7 @@
 use serde_json::{Map, Value, json};
 
 use crate::{
-    event::{Body, Event, EventKind, clock::BootClock, file::result_text, kind_name},
+    event::{Body, Event, EventKind, FsSyscall, clock::BootClock, file::result_text, kind_name},
     fields as f,
 };
 
@@ -82,6 +82,20 @@ pub fn event(event: &Event, clock: &BootClock) -> Value {
             obj.insert(f::EVT_RES.into(), result_text(net.result).into());
         }
         Body::Priv(call) => {
+            for (name, value) in call.arg_fields() {
+                obj.insert(name.into(), value);
+            }
+            obj.insert(f::EVT_RAWRES.into(), call.result.into());
+            obj.insert(f::EVT_RES.into(), result_text(call.result).into());
+        }
+        Body::Fs(call) => {
+            obj.insert(f::FD_NAME.into(), call.fd_name().into());
+            let source = if call.syscall == FsSyscall::Fchmod {
+                "opened"
+            } else {
+                "as_given"
+            };
+            obj.insert(f::FD_NAME_SOURCE.into(), source.into());
             for (name, value) in call.arg_fields() {
                 obj.insert(name.into(), value);
             }
