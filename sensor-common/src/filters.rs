@@ -6,8 +6,14 @@ pub mod settings {
     /// Non-zero: opens are reported only under a watched prefix (see
     /// [`super::access`]); zero: every open is reported.
     pub const OPEN_FILTER: u32 = 0;
+    /// Non-zero: only processes in the cgroup subtrees of the kernel's
+    /// `SCOPE_CGROUPS` map are reported; zero: all processes.
+    pub const CGROUP_SCOPE: u32 = 1;
+    /// Non-zero: network events are reported only for the ports in `NET_PORTS`;
+    /// zero: all.
+    pub const NET_PORT_FILTER: u32 = 2;
     /// Number of settings.
-    pub const COUNT: u32 = 1;
+    pub const COUNT: u32 = 3;
 }
 
 /// Bits of a watched prefix's value: which opens under it are reported.
@@ -24,3 +30,10 @@ pub const PREFIX_MAX: usize = 255;
 pub const PREFIX_KEY_LEN: usize = 256;
 /// Watched prefixes at most.
 pub const PREFIXES_MAX: u32 = 1024;
+
+/// Cgroup subtrees in scope at most.
+pub const SCOPE_CGROUPS_MAX: u32 = 1024;
+/// Cgroup levels the scope check walks up from a task's cgroup.
+pub const SCOPE_DEPTH: i32 = 16;
+/// Ports of interest at most.
+pub const NET_PORTS_MAX: u32 = 1024;

@@ -3,21 +3,47 @@
 use aya_ebpf::{
     bindings::{BPF_RB_AVAIL_DATA, BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP},
     helpers::{
-        bpf_get_current_cgroup_id, bpf_get_current_comm, bpf_get_current_pid_tgid,
-        bpf_get_current_uid_gid, bpf_ktime_get_boot_ns,
+        bpf_get_current_ancestor_cgroup_id, bpf_get_current_cgroup_id, bpf_get_current_comm,
+        bpf_get_current_pid_tgid, bpf_get_current_uid_gid, bpf_ktime_get_boot_ns,
     },
 };
-use sensor_common::{DropReason, EventHeader, EventKind, counters::counter_slot, event::flags};
+use sensor_common::{
+    DropReason, EventHeader, EventKind,
+    counters::counter_slot,
+    event::flags,
+    filters::{SCOPE_DEPTH, settings},
+};
 
 use crate::{
     kernel,
-    maps::{self, COUNTERS, EVENTS, KINDS},
+    maps::{self, COUNTERS, EVENTS, KINDS, SCOPE_CGROUPS},
 };
 
-/// Whether the agent turned `kind` on.
+/// Whether the agent turned `kind` on and the current task is in scope.
 #[inline(always)]
 pub fn enabled(kind: EventKind) -> bool {
-    KINDS.get(kind as u32).is_some_and(|on| *on != 0)
+    KINDS.get(kind as u32).is_some_and(|on| *on != 0) && in_scope()
+}
+
+/// Whether the current task is in a cgroup subtree the agent scoped to (always,
+/// when it set no scope). Walks up from the task's own cgroup: a subtree's root id
+/// in `SCOPE_CGROUPS` takes in every container below it.
+#[inline(always)]
+fn in_scope() -> bool {
+    if maps::setting(settings::CGROUP_SCOPE) == 0 {
+        return true;
+    }
+    for level in 0..SCOPE_DEPTH {
+        // SAFETY: the helper has no preconditions; it returns 0 past the task's depth.
+        let id = unsafe { bpf_get_current_ancestor_cgroup_id(level) };
+        if id == 0 {
+            break;
+        }
+        if SCOPE_CGROUPS.get_ptr(id).is_some() {
+            return true;
+        }
+    }
+    false
 }
 
 /// Adds one to the counter of `kind` and `reason` on this CPU.

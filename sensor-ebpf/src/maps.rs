@@ -2,9 +2,12 @@
 
 use aya_ebpf::{
     macros::map,
-    maps::{Array, LruHashMap, PerCpuArray, RingBuf},
+    maps::{Array, HashMap, LruHashMap, PerCpuArray, RingBuf},
 };
-use sensor_common::{COUNTER_SLOTS, EventKind, KernelOffsets, filters::settings};
+use sensor_common::{
+    COUNTER_SLOTS, EventKind, KernelOffsets,
+    filters::{NET_PORTS_MAX, SCOPE_CGROUPS_MAX, settings},
+};
 
 /// Every event record goes here. The agent may resize it at load time.
 #[map]
@@ -22,6 +25,14 @@ pub static KINDS: Array<u32> = Array::with_max_entries(EventKind::MAX + 1, 0);
 /// Filter settings by index (`sensor_common::filters::settings`), written by the agent.
 #[map]
 pub static SETTINGS: Array<u32> = Array::with_max_entries(settings::COUNT, 0);
+
+/// Roots of the cgroup subtrees in scope, by cgroup id (see `emit::enabled`).
+#[map]
+pub static SCOPE_CGROUPS: HashMap<u64, u8> = HashMap::with_max_entries(SCOPE_CGROUPS_MAX, 0);
+
+/// Ports of interest for network events, host order.
+#[map]
+pub static NET_PORTS: HashMap<u16, u8> = HashMap::with_max_entries(NET_PORTS_MAX, 0);
 
 /// A setting's value (0 when unset).
 #[inline(always)]

@@ -176,6 +176,12 @@ impl Container {
         container
     }
 
+    /// The pod's cgroup path (`/kubepods/besteffort/pod<uid>`), parent of the
+    /// container's.
+    pub fn pod_cgroup(&self) -> &str {
+        &self.pod_dir
+    }
+
     /// The inode number of the container's cgroup v2 directory: the id the kernel
     /// reports for its processes.
     pub fn cgroup_id(&self) -> u64 {

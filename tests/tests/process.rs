@@ -135,7 +135,7 @@ async fn an_overrun_ring_counts_its_drops() {
         wakeup: WakeupPolicy::Batched { bytes: 1 << 30 },
         poll_interval: Duration::from_secs(3600),
         kinds: vec![EventKind::Exec],
-        open_filter: None,
+        ..KernelConfig::default()
     };
     let (sensor, mut reader) = start_with(&config);
     let mut workload = spawn_execs(50, "overrun");

@@ -6,13 +6,13 @@ use aya_ebpf::{
     maps::LruHashMap,
     programs::{SockAddrContext, TracePointContext},
 };
-use sensor_common::{DropReason, EventKind, NetEvent};
+use sensor_common::{DropReason, EventKind, NetEvent, filters::settings};
 
 use super::socket::fill_from_fd;
 use crate::{
     emit::{count, enabled, fill_header, submit_flags},
     kernel::current_task,
-    maps::EVENTS,
+    maps::{self, EVENTS, NET_PORTS},
 };
 
 /// Tracepoint record offsets: the first argument, and `ret` on exit.
@@ -116,6 +116,10 @@ pub fn sys_exit_connect(ctx: TracePointContext) -> u32 {
         // Not an IPv4/IPv6 connect (a Unix socket, say): the hooks never ran.
         return 0;
     }
+    if !port_wanted(pending.port) {
+        count(EventKind::Connect, DropReason::Filtered);
+        return 0;
+    }
     // SAFETY: offset inside the syscall record, checked at load.
     let ret: i64 = unsafe { ctx.read_at(ARG0) }.unwrap_or(0);
     let Some(mut entry) = EVENTS.reserve::<NetEvent>(0) else {
@@ -139,6 +143,12 @@ pub fn sys_exit_connect(ctx: TracePointContext) -> u32 {
     0
 }
 
+/// Whether the agent's port filter lets a network event on `port` through.
+#[inline(always)]
+fn port_wanted(port: u16) -> bool {
+    maps::setting(settings::NET_PORT_FILTER) == 0 || NET_PORTS.get_ptr(port).is_some()
+}
+
 /// Writes an accept or listen event for the socket behind `fd`.
 #[inline(always)]
 fn emit_socket(kind: EventKind, fd: i64, ret: i64) -> u32 {
@@ -157,6 +167,12 @@ fn emit_socket(kind: EventKind, fd: i64, ret: i64) -> u32 {
     if fill_from_fd(current_task(), fd, event).is_err() {
         // Not an IPv4/IPv6 socket: not a network event.
         entry.discard(0);
+        return 0;
+    }
+    // The port of interest of an accepted or listening socket is its own.
+    if !port_wanted(event.local_port) {
+        entry.discard(0);
+        count(kind, DropReason::Filtered);
         return 0;
     }
     entry.submit(submit_flags());

@@ -46,6 +46,15 @@ pub struct TraceArgs {
     /// Report opens for writing only under this path prefix (repeatable).
     #[arg(long, value_name = "PREFIX")]
     pub watch_write: Vec<String>,
+    /// Report only processes in this cgroup subtree (repeatable), a path in the
+    /// cgroup v2 hierarchy such as `/kubepods`: host processes outside it are left
+    /// out. Default: every process.
+    #[arg(long = "cgroup", value_name = "PATH")]
+    pub cgroups: Vec<std::path::PathBuf>,
+    /// Report network events only for this port (repeatable): the remote port of
+    /// a connect, the local port of an accept or listen. Default: every port.
+    #[arg(long = "port", value_name = "PORT")]
+    pub ports: Vec<u16>,
 }
 
 fn parse_kind(name: &str) -> Result<EventKind, String> {
@@ -79,6 +88,8 @@ impl TraceArgs {
                     write: self.watch_write.clone(),
                 }
             }),
+            cgroup_scope: (!self.cgroups.is_empty()).then(|| self.cgroups.clone()),
+            net_ports: (!self.ports.is_empty()).then(|| self.ports.clone()),
         }
     }
 }

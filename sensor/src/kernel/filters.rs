@@ -1,13 +1,16 @@
-//! The filters the agent writes into the kernel: which opens to report, by path
-//! prefix and access. Set at start and replaceable while running.
+//! The filters the agent writes into the kernel: which opens to report (path
+//! prefixes and access), which processes (cgroup subtrees), which network events
+//! (ports). Set at start and replaceable while running.
 
-use std::collections::BTreeMap;
+use std::{collections::BTreeMap, os::unix::fs::MetadataExt as _, path::PathBuf};
 
 use aya::maps::{
-    Array, MapData,
+    Array, HashMap, MapData,
     lpm_trie::{Key, LpmTrie},
 };
-use sensor_common::filters::{PREFIX_KEY_LEN, PREFIX_MAX, PREFIXES_MAX, access, settings};
+use sensor_common::filters::{
+    NET_PORTS_MAX, PREFIX_KEY_LEN, PREFIX_MAX, PREFIXES_MAX, SCOPE_CGROUPS_MAX, access, settings,
+};
 
 /// Path prefixes under which opens are reported; all other opens are dropped in
 /// the kernel. A prefix matches byte-wise: `/etc/` watches the directory, `/etc`
@@ -130,6 +133,109 @@ pub(super) fn apply(
     settings_map
         .set(settings::OPEN_FILTER, 1, 0)
         .map_err(|e| map_error("SETTINGS", e))
+}
+
+/// The cgroup ids of `subtrees`: directories of the cgroup v2 hierarchy, given as
+/// paths inside it (`/kubepods`) or as full paths under its mount point.
+pub fn cgroup_ids(subtrees: &[PathBuf]) -> Result<Vec<u64>, super::LoadError> {
+    let mount = super::cgroup::v2_mount().ok_or(super::LoadError::NoCgroup2)?;
+    if subtrees.len() > SCOPE_CGROUPS_MAX as usize {
+        return Err(super::LoadError::Config(format!(
+            "{} cgroup subtrees in scope; at most {SCOPE_CGROUPS_MAX} fit",
+            subtrees.len()
+        )));
+    }
+    subtrees
+        .iter()
+        .map(|subtree| {
+            let dir = if subtree.starts_with(&mount) {
+                subtree.clone()
+            } else {
+                mount.join(subtree.strip_prefix("/").unwrap_or(subtree))
+            };
+            std::fs::metadata(&dir)
+                .ok()
+                .filter(|m| m.is_dir())
+                .map(|m| m.ino())
+                .ok_or_else(|| {
+                    super::LoadError::Config(format!(
+                        "cgroup {} does not exist under the cgroup v2 hierarchy at {}",
+                        subtree.display(),
+                        mount.display()
+                    ))
+                })
+        })
+        .collect()
+}
+
+/// Writes a u64-keyed or u16-keyed set: adds `wanted`, removes the rest, then
+/// turns `setting` on; `None` turns it off and leaves the set.
+fn apply_set<K: aya::Pod + Eq + Copy>(
+    settings_map: &mut Array<MapData, u32>,
+    setting: u32,
+    set: &mut HashMap<MapData, K, u8>,
+    name: &'static str,
+    wanted: Option<&[K]>,
+) -> Result<(), super::LoadError> {
+    let map_error = |map, source| super::LoadError::MapWrite {
+        map,
+        source: Box::new(source),
+    };
+    let Some(wanted) = wanted else {
+        return settings_map
+            .set(setting, 0, 0)
+            .map_err(|e| map_error("SETTINGS", e));
+    };
+    for key in wanted {
+        set.insert(key, 1, 0).map_err(|e| map_error(name, e))?;
+    }
+    let stale: Vec<K> = set
+        .keys()
+        .filter_map(Result::ok)
+        .filter(|k| !wanted.contains(k))
+        .collect();
+    for key in stale {
+        set.remove(&key).map_err(|e| map_error(name, e))?;
+    }
+    settings_map
+        .set(setting, 1, 0)
+        .map_err(|e| map_error("SETTINGS", e))
+}
+
+/// Restricts reporting to processes in the cgroup subtrees with these ids; `None`
+/// reports every process.
+pub(super) fn apply_scope(
+    settings_map: &mut Array<MapData, u32>,
+    scope: &mut HashMap<MapData, u64, u8>,
+    ids: Option<&[u64]>,
+) -> Result<(), super::LoadError> {
+    apply_set(
+        settings_map,
+        settings::CGROUP_SCOPE,
+        scope,
+        "SCOPE_CGROUPS",
+        ids,
+    )
+}
+
+/// Restricts network events to these ports; `None` reports every port.
+pub(super) fn apply_ports(
+    settings_map: &mut Array<MapData, u32>,
+    ports: &mut HashMap<MapData, u16, u8>,
+    wanted: Option<&[u16]>,
+) -> Result<(), super::LoadError> {
+    if wanted.is_some_and(|w| w.len() > NET_PORTS_MAX as usize) {
+        return Err(super::LoadError::Config(format!(
+            "more than {NET_PORTS_MAX} ports of interest"
+        )));
+    }
+    apply_set(
+        settings_map,
+        settings::NET_PORT_FILTER,
+        ports,
+        "NET_PORTS",
+        wanted,
+    )
 }
 
 #[cfg(test)]

@@ -14,11 +14,11 @@ pub mod probes;
 pub mod ring;
 pub mod tracefs;
 
-use std::time::Duration;
+use std::{path::PathBuf, time::Duration};
 
 use aya::{
     Ebpf, EbpfLoader,
-    maps::{Array, MapData, PerCpuArray, RingBuf, lpm_trie::LpmTrie},
+    maps::{Array, HashMap, MapData, PerCpuArray, RingBuf, lpm_trie::LpmTrie},
     programs::{CgroupAttachMode, CgroupSockAddr, RawTracePoint, TracePoint},
 };
 use probes::Hook;
@@ -45,6 +45,12 @@ pub struct KernelConfig {
     pub kinds: Vec<EventKind>,
     /// Which opens to report; `None` reports all.
     pub open_filter: Option<OpenFilter>,
+    /// Cgroup subtrees whose processes are reported (paths in the cgroup v2
+    /// hierarchy, such as `/kubepods`); `None` reports every process.
+    pub cgroup_scope: Option<Vec<PathBuf>>,
+    /// Ports whose network events are reported (the remote port of a connect, the
+    /// local port of an accept or listen); `None` reports all.
+    pub net_ports: Option<Vec<u16>>,
 }
 
 impl Default for KernelConfig {
@@ -59,6 +65,8 @@ impl Default for KernelConfig {
             poll_interval: Duration::from_millis(100),
             kinds: EventKind::ALL.to_vec(),
             open_filter: None,
+            cgroup_scope: None,
+            net_ports: None,
         }
     }
 }
@@ -131,6 +139,8 @@ pub struct KernelSensor {
     kinds: Array<MapData, u32>,
     settings: Array<MapData, u32>,
     open_prefixes: LpmTrie<MapData, [u8; PREFIX_KEY_LEN], u32>,
+    scope: HashMap<MapData, u64, u8>,
+    net_ports: HashMap<MapData, u16, u8>,
 }
 
 /// Takes map `name` from the object as a `T`.
@@ -172,6 +182,8 @@ impl KernelSensor {
         let mut settings: Array<MapData, u32> = take_map(&mut ebpf, "SETTINGS")?;
         let mut open_prefixes: LpmTrie<MapData, [u8; PREFIX_KEY_LEN], u32> =
             take_map(&mut ebpf, "OPEN_PREFIXES")?;
+        let mut scope: HashMap<MapData, u64, u8> = take_map(&mut ebpf, "SCOPE_CGROUPS")?;
+        let mut net_ports: HashMap<MapData, u16, u8> = take_map(&mut ebpf, "NET_PORTS")?;
         // Set before attaching, so nothing the configuration excludes ever goes out.
         set_kinds(&mut kinds, &config.kinds)?;
         filters::apply(
@@ -179,6 +191,13 @@ impl KernelSensor {
             &mut open_prefixes,
             config.open_filter.as_ref(),
         )?;
+        let scope_ids = config
+            .cgroup_scope
+            .as_deref()
+            .map(filters::cgroup_ids)
+            .transpose()?;
+        filters::apply_scope(&mut settings, &mut scope, scope_ids.as_deref())?;
+        filters::apply_ports(&mut settings, &mut net_ports, config.net_ports.as_deref())?;
         let attached = attach_probes(&mut ebpf)?;
 
         let ring: RingBuf<MapData> = take_map(&mut ebpf, "EVENTS")?;
@@ -192,6 +211,8 @@ impl KernelSensor {
             kinds,
             settings,
             open_prefixes,
+            scope,
+            net_ports,
         };
         Ok((sensor, reader))
     }
@@ -214,6 +235,17 @@ impl KernelSensor {
     /// Turns event kinds on or off while running: `kinds` are on, all others off.
     pub fn set_kinds(&mut self, kinds: &[EventKind]) -> Result<(), LoadError> {
         set_kinds(&mut self.kinds, kinds)
+    }
+
+    /// Replaces the cgroup scope while running; `None` reports every process.
+    pub fn set_cgroup_scope(&mut self, subtrees: Option<&[PathBuf]>) -> Result<(), LoadError> {
+        let ids = subtrees.map(filters::cgroup_ids).transpose()?;
+        filters::apply_scope(&mut self.settings, &mut self.scope, ids.as_deref())
+    }
+
+    /// Replaces the ports of interest while running; `None` reports every port.
+    pub fn set_net_ports(&mut self, ports: Option<&[u16]>) -> Result<(), LoadError> {
+        filters::apply_ports(&mut self.settings, &mut self.net_ports, ports)
     }
 
     /// Replaces the open filter while running; `None` reports every open.
