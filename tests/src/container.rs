@@ -97,7 +97,9 @@ impl Container {
         Self::create_inner(nonce, args, 0, 0, &[], true)
     }
 
-    fn create_inner(
+    /// Creates a container with every option: `files` added to its root
+    /// filesystem, and the host's network namespace when `host_network`.
+    pub fn create_inner(
         nonce: &str,
         args: &[&str],
         uid: u32,
