@@ -96,3 +96,25 @@ pub fn submit_flags() -> u64 {
         BPF_RB_NO_WAKEUP as u64
     }
 }
+
+/// Copies the first `size` bytes of a record built in map memory into the ring
+/// buffer, for records whose size varies (a path follows the fixed part). Counts
+/// a full ring as a loss of `kind`.
+#[inline(always)]
+pub fn output<T>(record: *mut T, size: usize, kind: EventKind) -> Result<(), i32> {
+    // SAFETY: `record` is a map value of at least `size` bytes (callers bound
+    // `size` by the record's size); the helper copies it into the ring.
+    let rc = unsafe {
+        aya_ebpf::helpers::generated::bpf_ringbuf_output(
+            &EVENTS as *const _ as *mut core::ffi::c_void,
+            record.cast(),
+            size as u64,
+            submit_flags(),
+        )
+    };
+    if rc != 0 {
+        count(kind, DropReason::RingFull);
+        return Err(-1);
+    }
+    Ok(())
+}

@@ -22,7 +22,7 @@ use std::{
 
 use sensor::kernel::{KernelConfig, KernelSensor, OpenFilter, counters};
 use sensor_common::DropReason;
-use sensor_tests::{can_load_ebpf, exec_of, floor::Floor, nonce};
+use sensor_tests::{bench_arg, can_load_ebpf, exec_of, floor::Floor, nonce};
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Setup {
@@ -33,15 +33,6 @@ enum Setup {
 
 const SETUPS: [Setup; 3] = [Setup::None, Setup::Floor, Setup::Sensor];
 const STORMS: [&str; 3] = ["open/close", "exec", "connect"];
-
-fn arg(name: &str, default: u64) -> u64 {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 /// Opens and closes a file outside every watched prefix; returns ops per second.
 fn open_storm(n: u64) -> f64 {
@@ -136,8 +127,7 @@ fn start_sensor(marker: String) -> Running {
             let (sensor, mut reader) = KernelSensor::start(&config).expect("starting the sensor");
             ready_tx.send(()).expect("signalling readiness");
             let mut batch = Vec::new();
-            while !stop2.load(Ordering::Relaxed) {
-                reader.read_batch(&mut batch).await.expect("reading");
+            let tally = |batch: &mut Vec<sensor::event::Event>| {
                 let marked = batch
                     .iter()
                     .filter_map(exec_of)
@@ -145,14 +135,13 @@ fn start_sensor(marker: String) -> Running {
                     .count();
                 execs2.fetch_add(marked as u64, Ordering::Relaxed);
                 batch.clear();
+            };
+            while !stop2.load(Ordering::Relaxed) {
+                reader.read_batch(&mut batch).await.expect("reading");
+                tally(&mut batch);
             }
             reader.drain(&mut batch);
-            let marked = batch
-                .iter()
-                .filter_map(exec_of)
-                .filter(|e| e.argv.get(1) == Some(&marker))
-                .count();
-            execs2.fetch_add(marked as u64, Ordering::Relaxed);
+            tally(&mut batch);
             let counts = sensor.counters().read().expect("the counters");
             counters::total(&counts, DropReason::RingFull)
         })
@@ -174,10 +163,10 @@ fn main() {
     if !can_load_ebpf("bench kernel") {
         return;
     }
-    let runs = arg("--runs", 5) as usize;
-    let opens = arg("--opens", 1_000_000);
-    let execs = arg("--execs", 2_000);
-    let connects = arg("--connects", 10_000);
+    let runs = bench_arg("--runs", 5) as usize;
+    let opens = bench_arg("--opens", 1_000_000);
+    let execs = bench_arg("--execs", 2_000);
+    let connects = bench_arg("--connects", 10_000);
     println!(
         "kernel benchmark: {runs} runs; per run {opens} opens, {execs} execs, {connects} connects"
     );

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use sensor::kernel::{KernelConfig, WakeupPolicy};
 use sensor_tests::{
-    can_load_ebpf, nonce,
+    bench_arg, can_load_ebpf, nonce,
     workload::{is_marked, spawn_execs},
 };
 
@@ -81,21 +81,12 @@ fn measure(policy: WakeupPolicy, execs: usize) -> Sample {
     .expect("the measuring thread")
 }
 
-fn arg(name: &str, default: usize) -> usize {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 fn main() {
     if !can_load_ebpf("bench wakeup") {
         return;
     }
-    let execs = arg("--execs", 2000);
-    let rounds = arg("--rounds", 3);
+    let execs = bench_arg("--execs", 2000) as usize;
+    let rounds = bench_arg("--rounds", 3) as usize;
     let policies = [
         ("every-event", WakeupPolicy::EveryEvent),
         ("batched", KernelConfig::default().wakeup),

@@ -120,3 +120,13 @@ pub fn net_of(event: &Event) -> Option<&sensor::event::Net> {
 pub fn argv(event: &Event) -> &[String] {
     exec_of(event).map_or(&[], |exec| exec.argv.as_slice())
 }
+
+/// A benchmark's numeric option `--name N`, or `default`.
+pub fn bench_arg(name: &str, default: u64) -> u64 {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}

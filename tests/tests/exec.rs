@@ -124,33 +124,7 @@ async fn execveat_is_reported_as_such() {
     }
     let (_sensor, mut reader) = start();
     let marker = nonce("execveat");
-    let path = CString::new("/bin/true").expect("no NUL");
-    let arg0 = CString::new("true").expect("no NUL");
-    let arg1 = CString::new(marker.clone()).expect("no NUL");
-    let child_argv = [arg0.as_ptr(), arg1.as_ptr(), std::ptr::null()];
-    let envp: [*const libc::c_char; 1] = [std::ptr::null()];
-    // SAFETY: the child only calls execveat and _exit, both async-signal-safe, on
-    // memory prepared before the fork.
-    let pid = unsafe {
-        let pid = libc::fork();
-        if pid == 0 {
-            libc::syscall(
-                libc::SYS_execveat,
-                libc::AT_FDCWD,
-                path.as_ptr(),
-                child_argv.as_ptr(),
-                envp.as_ptr(),
-                0,
-            );
-            libc::_exit(127);
-        }
-        pid
-    };
-    assert!(pid > 0, "fork failed");
-    let mut status = 0;
-    // SAFETY: waiting for our own child.
-    unsafe { libc::waitpid(pid, &mut status, 0) };
-    assert_eq!(libc::WEXITSTATUS(status), 0, "execveat of /bin/true failed");
+    let pid = execveat_in_child(libc::AT_FDCWD, "/bin/true", &marker, 0);
 
     let events = read_until(&mut reader, Duration::from_secs(10), |events| {
         exec_by_pid(events, pid as u32).is_some()
@@ -161,11 +135,11 @@ async fn execveat_is_reported_as_such() {
     assert_eq!(argv(event), ["true", marker.as_str()]);
 }
 
-/// Forks a child that runs `execveat(fd, "", argv, envp, AT_EMPTY_PATH)` and waits
-/// for it; returns its pid.
-fn exec_fd_in_child(fd: i32, arg: &str) -> i32 {
-    let empty = CString::new("").expect("no NUL");
-    let arg0 = CString::new("fileless").expect("no NUL");
+/// Forks a child that runs `execveat(dirfd, path, ["true", arg], [], flags)` and
+/// waits for it; returns its pid.
+fn execveat_in_child(dirfd: i32, path: &str, arg: &str, flags: i32) -> i32 {
+    let path = CString::new(path).expect("no NUL");
+    let arg0 = CString::new("true").expect("no NUL");
     let arg1 = CString::new(arg).expect("no NUL");
     let child_argv = [arg0.as_ptr(), arg1.as_ptr(), std::ptr::null()];
     let envp: [*const libc::c_char; 1] = [std::ptr::null()];
@@ -176,11 +150,11 @@ fn exec_fd_in_child(fd: i32, arg: &str) -> i32 {
         if pid == 0 {
             libc::syscall(
                 libc::SYS_execveat,
-                fd,
-                empty.as_ptr(),
+                dirfd,
+                path.as_ptr(),
                 child_argv.as_ptr(),
                 envp.as_ptr(),
-                libc::AT_EMPTY_PATH,
+                flags,
             );
             libc::_exit(127);
         }
@@ -190,8 +164,13 @@ fn exec_fd_in_child(fd: i32, arg: &str) -> i32 {
     let mut status = 0;
     // SAFETY: waiting for our own child.
     unsafe { libc::waitpid(pid, &mut status, 0) };
-    assert_eq!(libc::WEXITSTATUS(status), 0, "the fd exec failed");
+    assert_eq!(libc::WEXITSTATUS(status), 0, "execveat of {path:?} failed");
     pid
+}
+
+/// Runs the executable behind `fd` in a child (fexecve); returns the child's pid.
+fn exec_fd_in_child(fd: i32, arg: &str) -> i32 {
+    execveat_in_child(fd, "", arg, libc::AT_EMPTY_PATH)
 }
 
 #[tokio::test]

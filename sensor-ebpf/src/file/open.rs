@@ -7,10 +7,7 @@
 //! reports the path as given, made absolute with the working directory or dirfd.
 
 use aya_ebpf::{
-    helpers::{
-        bpf_get_current_pid_tgid,
-        generated::{bpf_probe_read_kernel, bpf_ringbuf_output},
-    },
+    helpers::{bpf_get_current_pid_tgid, generated::bpf_probe_read_kernel},
     macros::{map, tracepoint},
     maps::{LruHashMap, PerCpuArray},
     programs::TracePointContext,
@@ -22,12 +19,12 @@ use sensor_common::{
 
 use super::{
     filter,
-    path::{END, PATH_SCRATCH, PathScratch, as_given, read_path, task_root, walk},
+    path::{END, PATH_SCRATCH, PathScratch, as_given, file_path, task_root, walk},
 };
 use crate::{
-    emit::{count, enabled, fill_header, submit_flags},
-    kernel::{current_task, file_of_fd, read_at},
-    maps::{self, EVENTS},
+    emit::{count, enabled, fill_header, output},
+    kernel::{current_task, read_at},
+    maps,
 };
 
 const AT_FDCWD: i32 = -100;
@@ -254,20 +251,7 @@ fn try_exit(ret: i64, args: &OpenArgs) -> Result<(), i32> {
     // length below PATH_MAX, destination sized PATH_MAX.
     unsafe { bpf_probe_read_kernel(record.path.as_mut_ptr().cast(), len as u32, path.cast()) };
     let size = core::mem::size_of::<FileEvent>() + len;
-    // SAFETY: the record is a map value of at least `size` bytes.
-    let rc = unsafe {
-        bpf_ringbuf_output(
-            &EVENTS as *const _ as *mut core::ffi::c_void,
-            (record as *mut FileRecord).cast(),
-            size as u64,
-            submit_flags(),
-        )
-    };
-    if rc != 0 {
-        count(EventKind::Open, DropReason::RingFull);
-        return Err(-1);
-    }
-    Ok(())
+    output(record as *mut FileRecord, size, EventKind::Open)
 }
 
 /// For a successful open: the path of the file behind the new fd, and its inode
@@ -280,8 +264,7 @@ fn opened_path(
     event: &mut FileEvent,
 ) -> (usize, usize) {
     let o = maps::offsets();
-    let at = file_of_fd(task, fd).and_then(|file| read_path(file, o.file_f_path));
-    let (Ok(at), Ok(root)) = (at, task_root(task)) else {
+    let (Ok(at), Ok(root)) = (file_path(task, fd), task_root(task)) else {
         event.header.flags |= flags::PATH_INCOMPLETE;
         count(EventKind::Open, DropReason::ReadFailed);
         return (END, END);

@@ -7,22 +7,21 @@
 use aya_ebpf::{
     helpers::{
         bpf_get_current_pid_tgid,
-        generated::{bpf_probe_read_kernel, bpf_probe_read_user_str, bpf_ringbuf_output},
+        generated::{bpf_probe_read_kernel, bpf_probe_read_user_str},
     },
     macros::{map, tracepoint},
     maps::{LruHashMap, PerCpuArray},
     programs::TracePointContext,
 };
 use sensor_common::{
-    DropReason, EventKind, FsEvent,
+    EventKind, FsEvent,
     event::{PATH_MAX, fs_op as op},
 };
 
 use super::path::{AT_FDCWD, PATH_SCRATCH, PathScratch, as_given, fd_path};
 use crate::{
-    emit::{count, enabled, fill_header, submit_flags},
+    emit::{enabled, fill_header, output},
     kernel::current_task,
-    maps::EVENTS,
 };
 
 /// A file operation in flight, between its entry and exit.
@@ -292,20 +291,7 @@ fn try_exit(ctx: &TracePointContext, pending: &Pending) -> Result<(), i32> {
     };
     record.event.path2_len = len2 as u32;
     let size = core::mem::size_of::<FsEvent>() + (len & (PATH_MAX - 1)) + (len2 & (PATH_MAX - 1));
-    // SAFETY: the record is a map value of at least `size` bytes.
-    let rc = unsafe {
-        bpf_ringbuf_output(
-            &EVENTS as *const _ as *mut core::ffi::c_void,
-            (record as *mut FsRecord).cast(),
-            size as u64,
-            submit_flags(),
-        )
-    };
-    if rc != 0 {
-        count(kind, DropReason::RingFull);
-        return Err(-1);
-    }
-    Ok(())
+    output(record as *mut FsRecord, size, kind)
 }
 
 /// Copies `scratch.buf[start..end]` to `dst`; returns the length copied.

@@ -232,9 +232,7 @@ pub fn fd_path(
     kind: EventKind,
     header_flags: &mut u32,
 ) -> (usize, usize) {
-    let o = maps::offsets();
-    let at = file_of_fd(task, fd).and_then(|file| read_path(file, o.file_f_path));
-    let (Ok(at), Ok(root)) = (at, task_root(task)) else {
+    let (Ok(at), Ok(root)) = (file_path(task, fd), task_root(task)) else {
         *header_flags |= flags::PATH_INCOMPLETE;
         count(kind, DropReason::ReadFailed);
         return (END, END);
@@ -242,4 +240,10 @@ pub fn fd_path(
     let walked = walk(scratch, at, root);
     *header_flags |= walked.flags;
     (walked.start, END)
+}
+
+/// The `struct path` of the file behind `fd` of `task`.
+#[inline(always)]
+pub fn file_path(task: u64, fd: i64) -> Result<VfsPath, i32> {
+    file_of_fd(task, fd).and_then(|file| read_path(file, maps::offsets().file_f_path))
 }
