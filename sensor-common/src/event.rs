@@ -51,13 +51,15 @@ pub enum EventKind {
     Chmod = 17,
     /// A link made (symlink, symlinkat, link, linkat): an [`FsEvent`] with two paths.
     Link = 18,
+    /// A socket bound to a local address: a [`NetEvent`].
+    Bind = 19,
 }
 
 impl EventKind {
     /// The highest kind number in use; counters and the kind filter are sized from it.
-    pub const MAX: u32 = 18;
+    pub const MAX: u32 = 19;
     /// Every kind, in number order.
-    pub const ALL: [EventKind; 18] = [
+    pub const ALL: [EventKind; 19] = [
         Self::Exec,
         Self::Fork,
         Self::Exit,
@@ -76,6 +78,7 @@ impl EventKind {
         Self::Rename,
         Self::Chmod,
         Self::Link,
+        Self::Bind,
     ];
 
     /// Validates a kind read from kernel bytes.
@@ -99,6 +102,7 @@ impl EventKind {
             16 => Some(Self::Rename),
             17 => Some(Self::Chmod),
             18 => Some(Self::Link),
+            19 => Some(Self::Bind),
             _ => None,
         }
     }
@@ -241,7 +245,7 @@ pub struct FileEvent {
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct NetEvent {
-    /// Common header; `kind` is Connect, Accept or Listen.
+    /// Common header; `kind` is Connect, Bind, Accept or Listen.
     pub header: EventHeader,
     /// The syscall's result: 0 or a file descriptor, or a negative errno.
     pub result: i64,

@@ -30,3 +30,15 @@ pub fn floor_connect4(_ctx: SockAddrContext) -> i32 {
 pub fn floor_connect6(_ctx: SockAddrContext) -> i32 {
     1
 }
+
+/// Lets every IPv4 bind through.
+#[cgroup_sock_addr(bind4)]
+pub fn floor_bind4(_ctx: SockAddrContext) -> i32 {
+    1
+}
+
+/// Lets every IPv6 bind through.
+#[cgroup_sock_addr(bind6)]
+pub fn floor_bind6(_ctx: SockAddrContext) -> i32 {
+    1
+}

@@ -51,7 +51,7 @@ macro_rules! catalogue {
 catalogue! {
     /// `evt.type`
     EVT_TYPE = "evt.type", String, true,
-        "Event type: execve or execveat (a program started), clone (a process started, by fork, vfork, clone or clone3; proc.* is the child), procexit (a process ended), open, openat, openat2 or creat (a file opened), connect, accept or listen (IPv4/IPv6 sockets), setuid, setgid, setreuid, setregid, setresuid, setresgid, setfsuid, setfsgid, capset, ptrace, init_module, finit_module, bpf, memfd_create, io_uring_setup, unlink, unlinkat, rename, renameat, renameat2, chmod, fchmodat, fchmod, symlink, symlinkat, link, linkat, or drop (records lost or cut).";
+        "Event type: execve or execveat (a program started), clone (a process started, by fork, vfork, clone or clone3; proc.* is the child), procexit (a process ended), open, openat, openat2 or creat (a file opened), connect, bind, accept or listen (IPv4/IPv6 sockets), setuid, setgid, setreuid, setregid, setresuid, setresgid, setfsuid, setfsgid, capset, ptrace, init_module, finit_module, bpf, memfd_create, io_uring_setup, unlink, unlinkat, rename, renameat, renameat2, chmod, fchmodat, fchmod, symlink, symlinkat, link, linkat, or drop (records lost or cut).";
     /// `evt.time`
     EVT_TIME = "evt.time", String, true,
         "Event time, RFC 3339 in UTC with nanoseconds.";
@@ -123,7 +123,7 @@ catalogue! {
         "Local IP address of a network event.";
     /// `fd.lport`
     FD_LPORT = "fd.lport", Uint, true,
-        "Local port of a network event (0 if not bound yet).";
+        "Local port of a network event (0 if not bound yet); for a bind, the port the kernel bound (the one it picked for port 0).";
     /// `fd.rip`
     FD_RIP = "fd.rip", String, true,
         "Remote IP address of a connect or accept.";

@@ -48,7 +48,12 @@ impl Floor {
                 }
             }
         }
-        for name in ["floor_connect4", "floor_connect6"] {
+        for name in [
+            "floor_connect4",
+            "floor_connect6",
+            "floor_bind4",
+            "floor_bind6",
+        ] {
             let hook: &mut CgroupSockAddr = ebpf
                 .program_mut(name)
                 .ok_or_else(|| anyhow::anyhow!("no {name}"))?

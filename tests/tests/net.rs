@@ -124,3 +124,34 @@ async fn a_connect_from_a_container_carries_its_cgroup() {
     assert_eq!(event.task.comm, "nc");
     assert_eq!(connect.result, 0);
 }
+
+#[tokio::test]
+async fn binds_report_the_port_the_kernel_bound() {
+    if !can_load_ebpf("bind") {
+        return;
+    }
+    let config = KernelConfig {
+        kinds: vec![EventKind::Bind],
+        ..test_config(WakeupPolicy::EveryEvent)
+    };
+    let (_sensor, mut reader) = start_with(&config);
+    // Port 0: the kernel picks one, and the event must say which.
+    let udp = UdpSocket::bind("127.0.0.1:0").expect("binding");
+    let tcp = TcpListener::bind("[::1]:0").expect("binding");
+    let (udp_addr, tcp_addr) = (
+        udp.local_addr().expect("addr"),
+        tcp.local_addr().expect("addr"),
+    );
+    let events = read_until(&mut reader, Duration::from_secs(10), |events| {
+        find(events, NetOp::Bind, |n| n.local == udp_addr).is_some()
+            && find(events, NetOp::Bind, |n| n.local == tcp_addr).is_some()
+    })
+    .await;
+    let (event, udp_bind) =
+        find(&events, NetOp::Bind, |n| n.local == udp_addr).expect("the UDP bind");
+    assert_eq!(event.evt_type(), "bind");
+    assert_eq!((udp_bind.l4proto(), udp_bind.result), ("udp", 0));
+    assert_eq!(udp_bind.fd_name(), udp_addr.to_string());
+    let (_, tcp_bind) = find(&events, NetOp::Bind, |n| n.local == tcp_addr).expect("the TCP bind");
+    assert_eq!((tcp_bind.fd_type(), tcp_bind.l4proto()), ("ipv6", "tcp"));
+}

@@ -45,10 +45,14 @@ async fn batched_wakeups_deliver_every_event_with_few_wakeups() {
         "batched policy woke the reader {} times for {EXECS} events",
         batched.wakeups
     );
+    // The default wakes the reader whenever it has caught up: about once per event
+    // on a quiet machine, fewer when the reader lags and wakeups coalesce. Compare
+    // the policies rather than pin a count a loaded CI machine could miss.
     assert!(
-        every.wakeups >= EXECS as u64 / 2,
-        "the kernel's default should wake the reader about once per event, got {}",
-        every.wakeups
+        every.wakeups >= 20 && every.wakeups >= 10 * batched.wakeups.max(1),
+        "the kernel's default should wake the reader far more often: {} vs {}",
+        every.wakeups,
+        batched.wakeups
     );
 }
 

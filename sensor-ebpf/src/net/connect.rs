@@ -1,4 +1,4 @@
-//! connect(2), accept(2)/accept4(2) and listen(2).
+//! connect(2), bind(2), accept(2)/accept4(2) and listen(2).
 
 use aya_ebpf::{
     helpers::bpf_get_current_pid_tgid,
@@ -31,9 +31,13 @@ pub struct Pending {
     addr: [u8; 16],
 }
 
-/// Connects and listens in flight, by thread id. LRU so a missed exit can never fill it.
+/// Connects in flight, by thread id. LRU so a missed exit can never fill it.
 #[map]
 static CONNECTS: LruHashMap<u32, Pending> = LruHashMap::with_max_entries(8192, 0);
+
+/// Binds in flight, by thread id.
+#[map]
+static BINDS: LruHashMap<u32, Pending> = LruHashMap::with_max_entries(4096, 0);
 
 #[map]
 static LISTENS: LruHashMap<u32, i64> = LruHashMap::with_max_entries(1024, 0);
@@ -43,10 +47,10 @@ fn tid() -> u32 {
     bpf_get_current_pid_tgid() as u32
 }
 
-/// `syscalls:sys_enter_connect(int fd, struct sockaddr *uservaddr, int addrlen)`.
-#[tracepoint(category = "syscalls", name = "sys_enter_connect")]
-pub fn sys_enter_connect(ctx: TracePointContext) -> u32 {
-    if !enabled(EventKind::Connect) {
+/// Keeps the socket fd of a connect or bind until its cgroup hook and its exit.
+#[inline(always)]
+fn stash_fd(ctx: &TracePointContext, kind: EventKind, map: &LruHashMap<u32, Pending>) -> u32 {
+    if !enabled(kind) {
         return 0;
     }
     // SAFETY: offset inside the syscall record, checked at load.
@@ -59,14 +63,26 @@ pub fn sys_enter_connect(ctx: TracePointContext) -> u32 {
         _pad: 0,
         addr: [0; 16],
     };
-    let _ = CONNECTS.insert(tid(), pending, 0);
+    let _ = map.insert(tid(), pending, 0);
     0
 }
 
-/// The address the kernel is about to connect to, for the pending connect.
+/// `syscalls:sys_enter_connect(int fd, struct sockaddr *uservaddr, int addrlen)`.
+#[tracepoint(category = "syscalls", name = "sys_enter_connect")]
+pub fn sys_enter_connect(ctx: TracePointContext) -> u32 {
+    stash_fd(&ctx, EventKind::Connect, &CONNECTS)
+}
+
+/// `syscalls:sys_enter_bind(int fd, struct sockaddr *umyaddr, int addrlen)`.
+#[tracepoint(category = "syscalls", name = "sys_enter_bind")]
+pub fn sys_enter_bind(ctx: TracePointContext) -> u32 {
+    stash_fd(&ctx, EventKind::Bind, &BINDS)
+}
+
+/// The address the kernel is about to connect or bind to, for the pending call.
 #[inline(always)]
-fn note_address(ctx: &SockAddrContext, v6: bool) {
-    let Some(pending) = CONNECTS.get_ptr_mut(tid()) else {
+fn note_address(ctx: &SockAddrContext, v6: bool, map: &LruHashMap<u32, Pending>) {
+    let Some(pending) = map.get_ptr_mut(tid()) else {
         return;
     };
     // SAFETY: the context points at the kernel's bpf_sock_addr for this call; the
@@ -91,54 +107,92 @@ fn note_address(ctx: &SockAddrContext, v6: bool) {
 /// cgroup `connect4`: sees the IPv4 destination; always lets the connect through.
 #[cgroup_sock_addr(connect4)]
 pub fn connect4(ctx: SockAddrContext) -> i32 {
-    note_address(&ctx, false);
+    note_address(&ctx, false, &CONNECTS);
+    1
+}
+
+/// cgroup `bind4`: sees the IPv4 address asked for; always lets the bind through.
+#[cgroup_sock_addr(bind4)]
+pub fn bind4(ctx: SockAddrContext) -> i32 {
+    note_address(&ctx, false, &BINDS);
+    1
+}
+
+/// cgroup `bind6`: sees the IPv6 address asked for; always lets the bind through.
+#[cgroup_sock_addr(bind6)]
+pub fn bind6(ctx: SockAddrContext) -> i32 {
+    note_address(&ctx, true, &BINDS);
     1
 }
 
 /// cgroup `connect6`: sees the IPv6 destination; always lets the connect through.
 #[cgroup_sock_addr(connect6)]
 pub fn connect6(ctx: SockAddrContext) -> i32 {
-    note_address(&ctx, true);
+    note_address(&ctx, true, &CONNECTS);
     1
 }
 
 /// `syscalls:sys_exit_connect(long ret)`.
 #[tracepoint(category = "syscalls", name = "sys_exit_connect")]
 pub fn sys_exit_connect(ctx: TracePointContext) -> u32 {
+    finish(&ctx, EventKind::Connect, &CONNECTS)
+}
+
+/// `syscalls:sys_exit_bind(long ret)`.
+#[tracepoint(category = "syscalls", name = "sys_exit_bind")]
+pub fn sys_exit_bind(ctx: TracePointContext) -> u32 {
+    finish(&ctx, EventKind::Bind, &BINDS)
+}
+
+/// Writes the event of a connect or bind whose cgroup hook saw an address.
+#[inline(always)]
+fn finish(ctx: &TracePointContext, kind: EventKind, map: &LruHashMap<u32, Pending>) -> u32 {
     let tid = tid();
-    let Some(pending) = CONNECTS.get_ptr(tid) else {
+    let Some(pending) = map.get_ptr(tid) else {
         return 0;
     };
     // SAFETY: a valid map value, copied before removal.
     let pending = unsafe { *pending };
-    let _ = CONNECTS.remove(tid);
+    let _ = map.remove(tid);
     if pending.family == 0 {
-        // Not an IPv4/IPv6 connect (a Unix socket, say): the hooks never ran.
+        // Not an IPv4/IPv6 socket (a Unix socket, say): the hooks never ran.
         return 0;
     }
     if !port_wanted(pending.port) {
-        count(EventKind::Connect, DropReason::Filtered);
+        count(kind, DropReason::Filtered);
         return 0;
     }
     // SAFETY: offset inside the syscall record, checked at load.
     let ret: i64 = unsafe { ctx.read_at(ARG0) }.unwrap_or(0);
     let Some(mut entry) = EVENTS.reserve::<NetEvent>(0) else {
-        count(EventKind::Connect, DropReason::RingFull);
+        count(kind, DropReason::RingFull);
         return 1;
     };
     // SAFETY: the reservation is sized for a NetEvent, written in full below.
     let event = unsafe { &mut *entry.as_mut_ptr() };
-    fill_header(&mut event.header, EventKind::Connect);
+    fill_header(&mut event.header, kind);
     event.result = ret;
     event.local_port = 0;
     event.local_addr = [0; 16];
-    // The local side is known once the kernel bound the socket; the destination
-    // stays the one the process asked for, even if the connect failed.
+    event.remote_port = 0;
+    event.remote_addr = [0; 16];
+    // What the socket holds now: the local side the kernel bound (also the port
+    // it picked for a bind to port 0).
     let _ = fill_from_fd(current_task(), pending.fd, event);
     event.family = pending.family;
     event.protocol = pending.protocol;
-    event.remote_port = pending.port;
-    event.remote_addr = pending.addr;
+    if kind == EventKind::Connect {
+        // The destination stays the one asked for, even if the connect failed.
+        event.remote_port = pending.port;
+        event.remote_addr = pending.addr;
+    } else {
+        event.remote_port = 0;
+        event.remote_addr = [0; 16];
+        if ret != 0 || event.local_port == 0 {
+            event.local_port = pending.port;
+            event.local_addr = pending.addr;
+        }
+    }
     entry.submit(submit_flags());
     0
 }

@@ -114,6 +114,7 @@ pub fn decode(bytes: &[u8]) -> Result<Event, DecodeError> {
         EventKind::Connect => decode_net(bytes, kind, NetOp::Connect)?,
         EventKind::Accept => decode_net(bytes, kind, NetOp::Accept)?,
         EventKind::Listen => decode_net(bytes, kind, NetOp::Listen)?,
+        EventKind::Bind => decode_net(bytes, kind, NetOp::Bind)?,
         EventKind::SetId
         | EventKind::Capset
         | EventKind::Ptrace

@@ -59,7 +59,7 @@ pub enum Body {
     Exit(Exit),
     /// A file open.
     Open(Open),
-    /// A connect, accept or listen.
+    /// A connect, bind, accept or listen.
     Net(Net),
     /// A privilege or tampering syscall.
     Priv(PrivCall),
@@ -117,6 +117,7 @@ impl Event {
                 NetOp::Connect => EventKind::Connect,
                 NetOp::Accept => EventKind::Accept,
                 NetOp::Listen => EventKind::Listen,
+                NetOp::Bind => EventKind::Bind,
             },
             Body::Priv(call) => match call.syscall {
                 PrivSyscall::Capset => EventKind::Capset,
@@ -149,6 +150,7 @@ impl Event {
                 NetOp::Connect => "connect",
                 NetOp::Accept => "accept",
                 NetOp::Listen => "listen",
+                NetOp::Bind => "bind",
             },
             Body::Priv(call) => call.syscall.name(),
             Body::Fs(call) => call.syscall.name(),
@@ -178,6 +180,7 @@ pub fn kind_name(kind: EventKind) -> &'static str {
         EventKind::Rename => "rename",
         EventKind::Chmod => "chmod",
         EventKind::Link => "link",
+        EventKind::Bind => "bind",
     }
 }
 

@@ -12,6 +12,8 @@ pub enum NetOp {
     Accept,
     /// A socket started listening: only the local side is set.
     Listen,
+    /// A socket was bound to a local address: only the local side is set.
+    Bind,
 }
 
 /// A network event on an IPv4 or IPv6 socket.
@@ -65,11 +67,12 @@ impl Net {
         match self.op {
             NetOp::Connect => Some((self.local, self.remote)),
             NetOp::Accept => Some((self.remote, self.local)),
-            NetOp::Listen => None,
+            NetOp::Listen | NetOp::Bind => None,
         }
     }
 
-    /// Falco's `fd.name`: `client->server`, or the local endpoint of a listener.
+    /// Falco's `fd.name`: `client->server`, or the local endpoint of a listener or
+    /// a bound socket.
     pub fn fd_name(&self) -> String {
         match self.client_server() {
             Some((client, server)) => format!("{client}->{server}"),
