@@ -53,13 +53,16 @@ pub enum EventKind {
     Link = 18,
     /// A socket bound to a local address: a [`NetEvent`].
     Bind = 19,
+    /// A filesystem mounted (mount): an [`FsEvent`] with the target, the source
+    /// and the filesystem type.
+    Mount = 20,
 }
 
 impl EventKind {
     /// The highest kind number in use; counters and the kind filter are sized from it.
-    pub const MAX: u32 = 19;
+    pub const MAX: u32 = 20;
     /// Every kind, in number order.
-    pub const ALL: [EventKind; 19] = [
+    pub const ALL: [EventKind; 20] = [
         Self::Exec,
         Self::Fork,
         Self::Exit,
@@ -79,6 +82,7 @@ impl EventKind {
         Self::Chmod,
         Self::Link,
         Self::Bind,
+        Self::Mount,
     ];
 
     /// Validates a kind read from kernel bytes.
@@ -103,6 +107,7 @@ impl EventKind {
             17 => Some(Self::Chmod),
             18 => Some(Self::Link),
             19 => Some(Self::Bind),
+            20 => Some(Self::Mount),
             _ => None,
         }
     }
@@ -327,7 +332,14 @@ pub mod fs_op {
     pub const LINK: u32 = 10;
     /// linkat(olddfd, old, newdfd, new, flags): as link.
     pub const LINKAT: u32 = 11;
+    /// mount(source, target, fstype, flags, data): `path` is the target, made
+    /// absolute; `path2` the source verbatim (a device, a path or a name); the
+    /// filesystem type follows them.
+    pub const MOUNT: u32 = 12;
 }
+
+/// Bytes kept of a mount's filesystem type.
+pub const FSTYPE_MAX: usize = 64;
 
 /// A file operation, written at the syscall's exit. `path_len` bytes of `path`
 /// follow the struct, then `path2_len` bytes of `path2` (no NULs). Paths are made
@@ -336,7 +348,7 @@ pub mod fs_op {
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct FsEvent {
-    /// Common header; `kind` is Unlink, Rename, Chmod or Link.
+    /// Common header; `kind` is Unlink, Rename, Chmod, Link or Mount.
     pub header: EventHeader,
     /// The syscall's result: 0, or a negative errno.
     pub result: i64,
@@ -344,14 +356,14 @@ pub struct FsEvent {
     pub op: u32,
     /// chmod's mode (with the setuid, setgid and sticky bits).
     pub mode: u32,
-    /// The syscall's flags argument (unlinkat, renameat2, linkat), else 0.
+    /// The syscall's flags argument (unlinkat, renameat2, linkat, mount), else 0.
     pub flags: u32,
     /// Bytes of the first path.
     pub path_len: u32,
-    /// Bytes of the second path (rename, link, symlink), else 0.
+    /// Bytes of the second path (rename, link, symlink, mount), else 0.
     pub path2_len: u32,
-    /// Explicit padding; always zero.
-    pub _pad: u32,
+    /// Bytes of a mount's filesystem type, after the two paths; else 0.
+    pub fstype_len: u32,
 }
 
 /// Bytes kept of a [`SyscallEvent`]'s string argument.

@@ -51,7 +51,7 @@ macro_rules! catalogue {
 catalogue! {
     /// `evt.type`
     EVT_TYPE = "evt.type", String, true,
-        "Event type: execve or execveat (a program started), clone (a process started, by fork, vfork, clone or clone3; proc.* is the child), procexit (a process ended), open, openat, openat2 or creat (a file opened), connect, bind, accept or listen (IPv4/IPv6 sockets), setuid, setgid, setreuid, setregid, setresuid, setresgid, setfsuid, setfsgid, capset, ptrace, init_module, finit_module, bpf, memfd_create, io_uring_setup, unlink, unlinkat, rename, renameat, renameat2, chmod, fchmodat, fchmod, symlink, symlinkat, link, linkat, or drop (records lost or cut).";
+        "Event type: execve or execveat (a program started), clone (a process started, by fork, vfork, clone or clone3; proc.* is the child), procexit (a process ended), open, openat, openat2 or creat (a file opened), connect, bind, accept or listen (IPv4/IPv6 sockets), setuid, setgid, setreuid, setregid, setresuid, setresgid, setfsuid, setfsgid, capset, ptrace, init_module, finit_module, bpf, memfd_create, io_uring_setup, unlink, unlinkat, rename, renameat, renameat2, chmod, fchmodat, fchmod, symlink, symlinkat, link, linkat, mount, or drop (records lost or cut).";
     /// `evt.time`
     EVT_TIME = "evt.time", String, true,
         "Event time, RFC 3339 in UTC with nanoseconds.";
@@ -165,7 +165,7 @@ catalogue! {
         "SUCCESS, or the errno's name (ENOENT, EACCES, ...).";
     /// `evt.arg.flags`
     EVT_ARG_FLAGS = "evt.arg.flags", String, true,
-        "Flags as Falco prints them: open (O_RDONLY|O_CLOEXEC), memfd_create (MFD_CLOEXEC), unlinkat (AT_REMOVEDIR), renameat2 (RENAME_NOREPLACE), linkat (AT_SYMLINK_FOLLOW).";
+        "Flags as Falco prints them: open (O_RDONLY|O_CLOEXEC), memfd_create (MFD_CLOEXEC), unlinkat (AT_REMOVEDIR), renameat2 (RENAME_NOREPLACE), linkat (AT_SYMLINK_FOLLOW), mount (MS_BIND|MS_REC).";
     /// `evt.arg.mode`
     EVT_ARG_MODE = "evt.arg.mode", String, true,
         "open: the mode given for a created file, in octal; chmod: the new mode as Falco prints it (S_IRUSR|...|S_ISUID).";
@@ -244,6 +244,15 @@ catalogue! {
     /// `evt.arg.target`
     EVT_ARG_TARGET = "evt.arg.target", String, true,
         "symlink: the target as written into the link (a relative one is relative to the link's directory).";
+    /// `evt.arg.dir`
+    EVT_ARG_DIR = "evt.arg.dir", String, true,
+        "mount: the target directory, made absolute as given.";
+    /// `evt.arg.dev`
+    EVT_ARG_DEV = "evt.arg.dev", String, true,
+        "mount: the source as given (a device, a directory for a bind mount, or a name).";
+    /// `evt.arg.type`
+    EVT_ARG_TYPE = "evt.arg.type", String, true,
+        "mount: the filesystem type.";
     /// `exit.code`
     EXIT_CODE = "exit.code", Uint, false,
         "In a procexit event: the exit code, when the process exited by itself.";

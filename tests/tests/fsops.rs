@@ -132,3 +132,69 @@ async fn file_operations_in_a_container_have_container_paths() {
         .collect();
     check(&mine, "/tmp", Some(cgroup), true);
 }
+
+fn mount_of<'a>(events: &'a [Event], dir: &str) -> Option<(&'a Event, &'a FsCall)> {
+    find(events, &[FsSyscall::Mount], dir)
+}
+
+#[tokio::test]
+async fn mounts_report_target_source_type_and_flags() {
+    if !can_load_ebpf("mount") {
+        return;
+    }
+    let config = KernelConfig {
+        kinds: vec![EventKind::Mount],
+        ..test_config(WakeupPolicy::EveryEvent)
+    };
+    let (_sensor, mut reader) = start_with(&config);
+    let dir = std::env::temp_dir().join(nonce("mnt"));
+    std::fs::create_dir_all(&dir).expect("creating a mount point");
+    let dir = dir.canonicalize().expect("canonical");
+    let target = std::ffi::CString::new(dir.to_str().expect("utf-8")).expect("no NUL");
+    // SAFETY: valid strings; we unmount right after.
+    let rc = unsafe {
+        libc::mount(
+            c"sensor-tmpfs".as_ptr(),
+            target.as_ptr(),
+            c"tmpfs".as_ptr(),
+            libc::MS_NOSUID | libc::MS_NODEV,
+            std::ptr::null(),
+        )
+    };
+    assert_eq!(rc, 0, "mount failed: {}", std::io::Error::last_os_error());
+    // SAFETY: our own mount.
+    unsafe { libc::umount2(target.as_ptr(), libc::MNT_DETACH) };
+
+    // Inside a container without CAP_SYS_ADMIN the attempt fails, and is reported.
+    let marker = nonce("cmnt");
+    let container = Container::create(
+        &marker,
+        &[
+            "/bin/sh",
+            "-c",
+            "mkdir -p /mnt && mount -t tmpfs sensorfs /mnt; true",
+        ],
+        0,
+        0,
+    );
+    let cgroup = container.cgroup_id();
+    container.start();
+    container.wait(Duration::from_secs(20));
+
+    let d = dir.to_str().expect("utf-8").to_string();
+    let events = read_until(&mut reader, Duration::from_secs(10), |events| {
+        mount_of(events, &d).is_some() && mount_of(events, "/mnt").is_some()
+    })
+    .await;
+    let (event, host) = mount_of(&events, &d).expect("the host's mount");
+    assert_eq!(event.evt_type(), "mount");
+    assert_eq!(host.result, 0);
+    assert_eq!(arg(host, "evt.arg.dev"), "sensor-tmpfs");
+    assert_eq!(arg(host, "evt.arg.type"), "tmpfs");
+    assert_eq!(arg(host, "evt.arg.flags"), "MS_NOSUID|MS_NODEV");
+    let (event, refused) = mount_of(&events, "/mnt").expect("the container's mount");
+    assert_eq!(event.task.cgroup_id, cgroup);
+    assert_eq!(refused.result, -i64::from(libc::EPERM));
+    assert_eq!(arg(refused, "evt.arg.type"), "tmpfs");
+    let _ = std::fs::remove_dir(dir);
+}

@@ -1,5 +1,5 @@
 //! File operations: unlink, rename, chmod (with the mode, so a setuid bit shows),
-//! symlink and link. The entry tracepoints keep the arguments; the exit tracepoints
+//! symlink, link and mount. The entry tracepoints keep the arguments; the exit tracepoints
 //! write one [`FsEvent`] with the result and up to two paths. The paths are the
 //! ones given, made absolute (the object may be gone by the exit: unlink, rename);
 //! fchmod's comes from its fd; a symlink's target is kept as written.
@@ -15,7 +15,7 @@ use aya_ebpf::{
 };
 use sensor_common::{
     EventKind, FsEvent,
-    event::{PATH_MAX, fs_op as op},
+    event::{FSTYPE_MAX, PATH_MAX, fs_op as op},
 };
 
 use super::path::{AT_FDCWD, PATH_SCRATCH, PathScratch, as_given, fd_path};
@@ -36,16 +36,18 @@ pub struct Pending {
     path2: u64,
     flags: u32,
     _pad: u32,
+    /// mount's filesystem type (a user pointer), else 0.
+    path3: u64,
 }
 
 #[map]
 static PENDING_FS: LruHashMap<u32, Pending> = LruHashMap::with_max_entries(4096, 0);
 
-/// The record under construction: the event, then both paths.
+/// The record under construction: the event, then both paths and a mount's type.
 #[repr(C)]
 pub struct FsRecord {
     event: FsEvent,
-    paths: [u8; 2 * PATH_MAX],
+    paths: [u8; 2 * PATH_MAX + FSTYPE_MAX],
 }
 
 #[map]
@@ -56,6 +58,7 @@ fn kind_of(op: u32) -> EventKind {
         op::UNLINK | op::UNLINKAT => EventKind::Unlink,
         op::RENAME | op::RENAMEAT | op::RENAMEAT2 => EventKind::Rename,
         op::CHMOD | op::FCHMODAT | op::FCHMOD => EventKind::Chmod,
+        op::MOUNT => EventKind::Mount,
         _ => EventKind::Link,
     }
 }
@@ -85,6 +88,7 @@ const fn pending(op: u32, dfd: i32, path: u64, dfd2: i32, path2: u64) -> Pending
         path2,
         flags: 0,
         _pad: 0,
+        path3: 0,
     }
 }
 
@@ -215,6 +219,16 @@ pub fn sys_enter_linkat(ctx: TracePointContext) -> u32 {
     stash(p)
 }
 
+/// `syscalls:sys_enter_mount(char *dev_name, char *dir_name, char *type, unsigned long flags, void *data)`.
+#[tracepoint]
+pub fn sys_enter_mount(ctx: TracePointContext) -> u32 {
+    // path: the target; path2: the source, verbatim; path3: the type.
+    let mut p = pending(op::MOUNT, AT_FDCWD, arg(&ctx, 1), 0, arg(&ctx, 0));
+    p.path3 = arg(&ctx, 2);
+    p.flags = arg(&ctx, 3) as u32;
+    stash(p)
+}
+
 /// The exit of every file operation (`syscalls:sys_exit_unlink`, ...).
 #[tracepoint]
 pub fn sys_exit_fs_op(ctx: TracePointContext) -> u32 {
@@ -245,7 +259,7 @@ fn try_exit(ctx: &TracePointContext, pending: &Pending) -> Result<(), i32> {
     event.op = pending.op;
     event.mode = pending.mode;
     event.flags = pending.flags;
-    event._pad = 0;
+    event.fstype_len = 0;
     let task = current_task();
 
     let (start, end) = if pending.op == op::FCHMOD {
@@ -271,8 +285,8 @@ fn try_exit(ctx: &TracePointContext, pending: &Pending) -> Result<(), i32> {
 
     let len2 = if pending.path2 == 0 {
         0
-    } else if matches!(pending.op, op::SYMLINK | op::SYMLINKAT) {
-        verbatim(pending.path2, record, len)
+    } else if matches!(pending.op, op::SYMLINK | op::SYMLINKAT | op::MOUNT) {
+        verbatim(pending.path2, record, len, PATH_MAX)
     } else {
         let (start, end) = as_given(
             scratch,
@@ -290,7 +304,14 @@ fn try_exit(ctx: &TracePointContext, pending: &Pending) -> Result<(), i32> {
         )
     };
     record.event.path2_len = len2 as u32;
-    let size = core::mem::size_of::<FsEvent>() + (len & (PATH_MAX - 1)) + (len2 & (PATH_MAX - 1));
+    let after = (len & (PATH_MAX - 1)) + (len2 & (PATH_MAX - 1));
+    let len3 = if pending.path3 == 0 {
+        0
+    } else {
+        verbatim(pending.path3, record, after, FSTYPE_MAX) & (FSTYPE_MAX - 1)
+    };
+    record.event.fstype_len = len3 as u32;
+    let size = core::mem::size_of::<FsEvent>() + after + len3;
     output(record as *mut FsRecord, size, kind)
 }
 
@@ -314,18 +335,23 @@ fn copy_out(scratch: &PathScratch, start: usize, end: usize, dst: *mut u8) -> us
     len
 }
 
-/// A symlink's target, as written: copied straight after the first path.
+/// A string kept as written (a symlink's target, a mount's source or type), copied
+/// at `after` in the paths; at most `max - 1` bytes. `max` is PATH_MAX (after the
+/// first path) or FSTYPE_MAX (after two).
 #[inline(always)]
-fn verbatim(user: u64, record: &mut FsRecord, after: usize) -> usize {
-    // SAFETY: the destination has PATH_MAX bytes left; the helper checks the source.
+fn verbatim(user: u64, record: &mut FsRecord, after: usize, max: usize) -> usize {
+    // Bounds the verifier can follow: a PATH_MAX string starts below PATH_MAX, a
+    // FSTYPE_MAX one below 2 * PATH_MAX, and the buffer has room for either.
+    let mask = if max == PATH_MAX {
+        PATH_MAX - 1
+    } else {
+        2 * PATH_MAX - 1
+    };
+    // SAFETY: as above; the helper checks the source and bounds the copy.
     let n = unsafe {
         bpf_probe_read_user_str(
-            record
-                .paths
-                .as_mut_ptr()
-                .wrapping_add(after & (PATH_MAX - 1))
-                .cast(),
-            (PATH_MAX - 1) as u32,
+            record.paths.as_mut_ptr().wrapping_add(after & mask).cast(),
+            (max - 1) as u32,
             user as *const core::ffi::c_void,
         )
     };

@@ -6,7 +6,7 @@ use std::mem::size_of;
 
 use sensor_common::{
     EventHeader, EventKind, ExecEvent, ExitEvent, FileEvent, FsEvent, NetEvent, SyscallEvent,
-    event::{ARGS_LEN, FILENAME_LEN, PATH_MAX, SYSCALL_NAME_LEN, flags, path_source},
+    event::{ARGS_LEN, FILENAME_LEN, FSTYPE_MAX, PATH_MAX, SYSCALL_NAME_LEN, flags, path_source},
 };
 
 use super::{
@@ -122,9 +122,11 @@ pub fn decode(bytes: &[u8]) -> Result<Event, DecodeError> {
         | EventKind::Bpf
         | EventKind::Memfd
         | EventKind::IoUring => decode_syscall(bytes, kind)?,
-        EventKind::Unlink | EventKind::Rename | EventKind::Chmod | EventKind::Link => {
-            decode_fs(bytes, kind, &header, &mut truncated, &mut unreadable)?
-        }
+        EventKind::Unlink
+        | EventKind::Rename
+        | EventKind::Chmod
+        | EventKind::Link
+        | EventKind::Mount => decode_fs(bytes, kind, &header, &mut truncated, &mut unreadable)?,
     };
     Ok(Event {
         boot_ns: header.boot_ns,
@@ -274,11 +276,15 @@ fn decode_fs(
         value: raw.op,
     })?;
     let paths = &bytes[size_of::<FsEvent>()..];
-    let (len, len2) = (raw.path_len as usize, raw.path2_len as usize);
-    if len > PATH_MAX || len2 > PATH_MAX || len + len2 > paths.len() {
+    let (len, len2, len3) = (
+        raw.path_len as usize,
+        raw.path2_len as usize,
+        raw.fstype_len as usize,
+    );
+    if len > PATH_MAX || len2 > PATH_MAX || len3 > FSTYPE_MAX || len + len2 + len3 > paths.len() {
         return Err(DecodeError::BadLength {
             field: fields::FD_NAME,
-            len: len + len2,
+            len: len + len2 + len3,
             cap: paths.len(),
         });
     }
@@ -292,6 +298,7 @@ fn decode_fs(
         syscall,
         path: text(until_nul(&paths[..len])),
         path2: text(until_nul(&paths[len..len + len2])),
+        fstype: text(until_nul(&paths[len + len2..len + len2 + len3])),
         mode: raw.mode,
         flags: raw.flags,
         result: raw.result,

@@ -1,5 +1,5 @@
-//! File operations: unlink, rename, chmod, symlink and link, with Falco's argument
-//! names and formats (`evt.arg.mode` as `S_IRUSR|...|S_ISUID`).
+//! File operations: unlink, rename, chmod, symlink, link and mount, with Falco's
+//! argument names and formats (`evt.arg.mode` as `S_IRUSR|...|S_ISUID`).
 
 use sensor_common::event::fs_op as op;
 use serde_json::Value;
@@ -31,6 +31,8 @@ pub enum FsSyscall {
     Link,
     /// linkat(2)
     Linkat,
+    /// mount(2)
+    Mount,
 }
 
 /// A file operation.
@@ -41,8 +43,11 @@ pub struct FsCall {
     /// The first path: unlinked, renamed from, chmod-ed, linked from; a symlink's
     /// new link.
     pub path: String,
-    /// The second path: renamed or linked to; a symlink's target as written.
+    /// The second path: renamed or linked to; a symlink's target as written; a
+    /// mount's source as written.
     pub path2: String,
+    /// A mount's filesystem type, else empty.
+    pub fstype: String,
     /// chmod's mode.
     pub mode: u32,
     /// The syscall's flags argument.
@@ -67,6 +72,7 @@ impl FsSyscall {
             op::SYMLINKAT => Self::Symlinkat,
             op::LINK => Self::Link,
             op::LINKAT => Self::Linkat,
+            op::MOUNT => Self::Mount,
             _ => return None,
         })
     }
@@ -86,6 +92,7 @@ impl FsSyscall {
             Self::Symlinkat => "symlinkat",
             Self::Link => "link",
             Self::Linkat => "linkat",
+            Self::Mount => "mount",
         }
     }
 }
@@ -114,6 +121,18 @@ fn flags_text(syscall: FsSyscall, flags: u32) -> String {
             (4, "RENAME_WHITEOUT"),
         ],
         FsSyscall::Linkat => &[(0x400, "AT_SYMLINK_FOLLOW"), (0x1000, "AT_EMPTY_PATH")],
+        FsSyscall::Mount => &[
+            (1, "MS_RDONLY"),
+            (2, "MS_NOSUID"),
+            (4, "MS_NODEV"),
+            (8, "MS_NOEXEC"),
+            (32, "MS_REMOUNT"),
+            (4096, "MS_BIND"),
+            (8192, "MS_MOVE"),
+            (16384, "MS_REC"),
+            (1 << 18, "MS_PRIVATE"),
+            (1 << 20, "MS_SHARED"),
+        ],
         _ => &[],
     };
     let parts: Vec<&str> = names
@@ -157,6 +176,11 @@ impl FsCall {
                 (f::EVT_ARG_LINKPATH, self.path.clone().into()),
                 (f::EVT_ARG_TARGET, self.path2.clone().into()),
             ],
+            FsSyscall::Mount => vec![
+                (f::EVT_ARG_DIR, self.path.clone().into()),
+                (f::EVT_ARG_DEV, self.path2.clone().into()),
+                (f::EVT_ARG_TYPE, self.fstype.clone().into()),
+            ],
         };
         let flags = flags_text(self.syscall, self.flags);
         if !flags.is_empty() {
@@ -183,6 +207,7 @@ mod tests {
             "RENAME_NOREPLACE|RENAME_EXCHANGE"
         );
         assert_eq!(flags_text(FsSyscall::Unlink, u32::MAX), "");
+        assert_eq!(flags_text(FsSyscall::Mount, 4096 | 16384), "MS_BIND|MS_REC");
         for raw in 0..20 {
             if let Some(s) = FsSyscall::from_raw(raw) {
                 assert!(!s.name().is_empty());

@@ -63,7 +63,7 @@ pub enum Body {
     Net(Net),
     /// A privilege or tampering syscall.
     Priv(PrivCall),
-    /// A file operation: unlink, rename, chmod, symlink, link.
+    /// A file operation: unlink, rename, chmod, symlink, link, mount.
     Fs(FsCall),
 }
 
@@ -132,6 +132,7 @@ impl Event {
                 FsSyscall::Unlink | FsSyscall::Unlinkat => EventKind::Unlink,
                 FsSyscall::Rename | FsSyscall::Renameat | FsSyscall::Renameat2 => EventKind::Rename,
                 FsSyscall::Chmod | FsSyscall::Fchmodat | FsSyscall::Fchmod => EventKind::Chmod,
+                FsSyscall::Mount => EventKind::Mount,
                 _ => EventKind::Link,
             },
         }
@@ -181,6 +182,7 @@ pub fn kind_name(kind: EventKind) -> &'static str {
         EventKind::Chmod => "chmod",
         EventKind::Link => "link",
         EventKind::Bind => "bind",
+        EventKind::Mount => "mount",
     }
 }
 

@@ -189,6 +189,7 @@ const FS_SYSCALLS: &[(&str, &str, bool)] = &[
     ("sys_enter_symlinkat", "sys_exit_symlinkat", true),
     ("sys_enter_link", "sys_exit_link", false),
     ("sys_enter_linkat", "sys_exit_linkat", true),
+    ("sys_enter_mount", "sys_exit_mount", true),
 ];
 const FS: &str = "this file operation is not reported (the kernel lacks the syscall)";
 
