@@ -12,8 +12,12 @@ pub mod settings {
     /// Non-zero: network events are reported only for the ports in `NET_PORTS`;
     /// zero: all.
     pub const NET_PORT_FILTER: u32 = 2;
+    /// Non-zero: network events are reported only for addresses in `NET_ADDRS`
+    /// (the remote address of a connect or accept, the local one of a bind or
+    /// listen); zero: all.
+    pub const NET_ADDR_FILTER: u32 = 3;
     /// Number of settings.
-    pub const COUNT: u32 = 3;
+    pub const COUNT: u32 = 4;
 }
 
 /// Bits of a watched prefix's value: which opens under it are reported.
@@ -37,3 +41,5 @@ pub const SCOPE_CGROUPS_MAX: u32 = 1024;
 pub const SCOPE_DEPTH: i32 = 16;
 /// Ports of interest at most.
 pub const NET_PORTS_MAX: u32 = 1024;
+/// Address ranges of interest at most.
+pub const NET_ADDRS_MAX: u32 = 1024;

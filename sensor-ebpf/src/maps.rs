@@ -2,11 +2,11 @@
 
 use aya_ebpf::{
     macros::map,
-    maps::{Array, HashMap, LruHashMap, PerCpuArray, RingBuf},
+    maps::{Array, HashMap, LpmTrie, LruHashMap, PerCpuArray, RingBuf},
 };
 use sensor_common::{
     COUNTER_SLOTS, EventKind, KernelOffsets,
-    filters::{NET_PORTS_MAX, SCOPE_CGROUPS_MAX, settings},
+    filters::{NET_ADDRS_MAX, NET_PORTS_MAX, SCOPE_CGROUPS_MAX, settings},
 };
 
 /// Every event record goes here. The agent may resize it at load time.
@@ -33,6 +33,11 @@ pub static SCOPE_CGROUPS: HashMap<u64, u8> = HashMap::with_max_entries(SCOPE_CGR
 /// Ports of interest for network events, host order.
 #[map]
 pub static NET_PORTS: HashMap<u16, u8> = HashMap::with_max_entries(NET_PORTS_MAX, 0);
+
+/// Address ranges of interest for network events: IPv6 prefixes, IPv4 ones
+/// mapped into `::ffff:0:0/96`.
+#[map]
+pub static NET_ADDRS: LpmTrie<[u8; 16], u8> = LpmTrie::with_max_entries(NET_ADDRS_MAX, 0);
 
 /// A setting's value (0 when unset).
 #[inline(always)]

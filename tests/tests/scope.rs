@@ -124,3 +124,44 @@ async fn ports_of_interest_filter_network_events() {
         "nothing on the other port: {nets:?}"
     );
 }
+
+#[tokio::test]
+async fn address_ranges_filter_network_events_and_change_while_running() {
+    if !can_load_ebpf("net_addrs") {
+        return;
+    }
+    let v4 = TcpListener::bind("127.0.0.1:0").expect("binding");
+    let v6 = TcpListener::bind("[::1]:0").expect("binding");
+    let (a4, a6) = (
+        v4.local_addr().expect("addr"),
+        v6.local_addr().expect("addr"),
+    );
+    let range = |text: &str| text.parse::<sensor::kernel::AddrRange>().expect("a range");
+    let config = KernelConfig {
+        kinds: vec![EventKind::Connect],
+        net_addrs: Some(vec![range("127.0.0.0/8")]),
+        ..test_config(WakeupPolicy::EveryEvent)
+    };
+    let (mut sensor, mut reader) = start_with(&config);
+    let _c4 = TcpStream::connect(a4).expect("connect");
+    let _c6 = TcpStream::connect(a6).expect("connect");
+    let events = read_until(&mut reader, Duration::from_secs(3), |_| false).await;
+    let remotes: Vec<_> = events.iter().filter_map(net_of).map(|n| n.remote).collect();
+    assert!(
+        remotes.contains(&a4),
+        "127.0.0.0/8 takes in the IPv4 connect: {remotes:?}"
+    );
+    assert!(!remotes.contains(&a6), "::1 is outside it: {remotes:?}");
+
+    sensor
+        .set_net_addrs(Some(&[range("::1")]))
+        .expect("changing the ranges");
+    let _d4 = TcpStream::connect(a4).expect("connect");
+    let _d6 = TcpStream::connect(a6).expect("connect");
+    let events = read_until(&mut reader, Duration::from_secs(3), |_| false).await;
+    let remotes: Vec<_> = events.iter().filter_map(net_of).map(|n| n.remote).collect();
+    assert!(
+        remotes.contains(&a6) && !remotes.contains(&a4),
+        "{remotes:?}"
+    );
+}

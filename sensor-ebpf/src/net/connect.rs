@@ -3,7 +3,7 @@
 use aya_ebpf::{
     helpers::bpf_get_current_pid_tgid,
     macros::{cgroup_sock_addr, map, tracepoint},
-    maps::LruHashMap,
+    maps::{LruHashMap, lpm_trie::Key},
     programs::{SockAddrContext, TracePointContext},
 };
 use sensor_common::{DropReason, EventKind, NetEvent, filters::settings};
@@ -12,7 +12,7 @@ use super::socket::fill_from_fd;
 use crate::{
     emit::{count, enabled, fill_header, submit_flags},
     kernel::current_task,
-    maps::{self, EVENTS, NET_PORTS},
+    maps::{self, EVENTS, NET_ADDRS, NET_PORTS},
 };
 
 /// Tracepoint record offsets: the first argument, and `ret` on exit.
@@ -158,7 +158,7 @@ fn finish(ctx: &TracePointContext, kind: EventKind, map: &LruHashMap<u32, Pendin
         // Not an IPv4/IPv6 socket (a Unix socket, say): the hooks never ran.
         return 0;
     }
-    if !port_wanted(pending.port) {
+    if !wanted(pending.port, pending.family, &pending.addr) {
         count(kind, DropReason::Filtered);
         return 0;
     }
@@ -197,10 +197,26 @@ fn finish(ctx: &TracePointContext, kind: EventKind, map: &LruHashMap<u32, Pendin
     0
 }
 
-/// Whether the agent's port filter lets a network event on `port` through.
+/// Whether the agent's port and address filters let a network event on this
+/// port and address through. Addresses are matched as IPv6, IPv4 ones mapped
+/// (`::ffff:a.b.c.d`), so one trie holds both.
 #[inline(always)]
-fn port_wanted(port: u16) -> bool {
-    maps::setting(settings::NET_PORT_FILTER) == 0 || NET_PORTS.get_ptr(port).is_some()
+fn wanted(port: u16, family: u16, addr: &[u8; 16]) -> bool {
+    if maps::setting(settings::NET_PORT_FILTER) != 0 && NET_PORTS.get_ptr(port).is_none() {
+        return false;
+    }
+    if maps::setting(settings::NET_ADDR_FILTER) == 0 {
+        return true;
+    }
+    let mut data = [0u8; 16];
+    if family == 2 {
+        data[10] = 0xff;
+        data[11] = 0xff;
+        data[12..].copy_from_slice(&addr[..4]);
+    } else {
+        data = *addr;
+    }
+    NET_ADDRS.get(Key::new(128, data)).is_some()
 }
 
 /// Writes an accept or listen event for the socket behind `fd`.
@@ -223,8 +239,14 @@ fn emit_socket(kind: EventKind, fd: i64, ret: i64) -> u32 {
         entry.discard(0);
         return 0;
     }
-    // The port of interest of an accepted or listening socket is its own.
-    if !port_wanted(event.local_port) {
+    // The port of interest of an accepted or listening socket is its own; the
+    // address, an accepted connection's peer or a listener's own.
+    let addr = if kind == EventKind::Accept {
+        event.remote_addr
+    } else {
+        event.local_addr
+    };
+    if !wanted(event.local_port, event.family, &addr) {
         entry.discard(0);
         count(kind, DropReason::Filtered);
         return 0;

@@ -12,7 +12,7 @@ use tokio::signal::unix::{SignalKind, signal};
 use crate::{
     event::{Event, EventKind, clock::BootClock, kind_by_name, kind_name},
     kernel::{
-        KernelConfig, KernelSensor, OpenFilter, WakeupPolicy,
+        AddrRange, KernelConfig, KernelSensor, OpenFilter, WakeupPolicy,
         counters::{self, DropTracker},
     },
     output::json,
@@ -55,6 +55,11 @@ pub struct TraceArgs {
     /// a connect, the local port of an accept or listen. Default: every port.
     #[arg(long = "port", value_name = "PORT")]
     pub ports: Vec<u16>,
+    /// Report network events only for this address range (repeatable), as
+    /// `10.0.0.0/8`, `fd00::/8` or an address: the remote address of a connect or
+    /// accept, the local one of a bind or listen. Default: every address.
+    #[arg(long = "addr", value_name = "CIDR")]
+    pub addrs: Vec<AddrRange>,
 }
 
 fn parse_kind(name: &str) -> Result<EventKind, String> {
@@ -90,6 +95,7 @@ impl TraceArgs {
             }),
             cgroup_scope: (!self.cgroups.is_empty()).then(|| self.cgroups.clone()),
             net_ports: (!self.ports.is_empty()).then(|| self.ports.clone()),
+            net_addrs: (!self.addrs.is_empty()).then(|| self.addrs.clone()),
         }
     }
 }

@@ -9,7 +9,8 @@ use aya::maps::{
     lpm_trie::{Key, LpmTrie},
 };
 use sensor_common::filters::{
-    NET_PORTS_MAX, PREFIX_KEY_LEN, PREFIX_MAX, PREFIXES_MAX, SCOPE_CGROUPS_MAX, access, settings,
+    NET_ADDRS_MAX, NET_PORTS_MAX, PREFIX_KEY_LEN, PREFIX_MAX, PREFIXES_MAX, SCOPE_CGROUPS_MAX,
+    access, settings,
 };
 
 /// Path prefixes under which opens are reported; all other opens are dropped in
@@ -238,6 +239,93 @@ pub(super) fn apply_ports(
     )
 }
 
+/// An address range of interest: `10.0.0.0/8`, `fd00::/8`, or a bare address
+/// (a /32 or /128).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AddrRange {
+    /// The network address.
+    pub addr: std::net::IpAddr,
+    /// The prefix length in bits.
+    pub prefix: u8,
+}
+
+impl std::str::FromStr for AddrRange {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let (addr, prefix) = match text.split_once('/') {
+            Some((addr, prefix)) => (addr, Some(prefix)),
+            None => (text, None),
+        };
+        let addr: std::net::IpAddr = addr
+            .parse()
+            .map_err(|e| format!("{text:?} is not an address range: {e}"))?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            None => max,
+            Some(p) => p
+                .parse::<u8>()
+                .ok()
+                .filter(|&p| p <= max)
+                .ok_or_else(|| format!("{text:?}: the prefix must be 0 to {max}"))?,
+        };
+        Ok(Self { addr, prefix })
+    }
+}
+
+impl AddrRange {
+    /// The kernel trie's key: IPv6, an IPv4 range mapped into `::ffff:0:0/96`.
+    fn key(self) -> Key<[u8; 16]> {
+        match self.addr {
+            std::net::IpAddr::V4(v4) => {
+                Key::new(96 + u32::from(self.prefix), v4.to_ipv6_mapped().octets())
+            }
+            std::net::IpAddr::V6(v6) => Key::new(u32::from(self.prefix), v6.octets()),
+        }
+    }
+}
+
+/// Restricts network events to these address ranges; `None` reports all.
+pub(super) fn apply_addrs(
+    settings_map: &mut Array<MapData, u32>,
+    trie: &mut LpmTrie<MapData, [u8; 16], u8>,
+    ranges: Option<&[AddrRange]>,
+) -> Result<(), super::LoadError> {
+    let map_error = |map, source| super::LoadError::MapWrite {
+        map,
+        source: Box::new(source),
+    };
+    let Some(ranges) = ranges else {
+        return settings_map
+            .set(settings::NET_ADDR_FILTER, 0, 0)
+            .map_err(|e| map_error("SETTINGS", e));
+    };
+    if ranges.len() > NET_ADDRS_MAX as usize {
+        return Err(super::LoadError::Config(format!(
+            "more than {NET_ADDRS_MAX} address ranges of interest"
+        )));
+    }
+    let keys: Vec<Key<[u8; 16]>> = ranges.iter().map(|r| r.key()).collect();
+    for key in &keys {
+        trie.insert(key, 1, 0)
+            .map_err(|e| map_error("NET_ADDRS", e))?;
+    }
+    let same = |a: &Key<[u8; 16]>, b: &Key<[u8; 16]>| {
+        a.prefix_len() == b.prefix_len() && a.data() == b.data()
+    };
+    let stale: Vec<_> = trie
+        .keys()
+        .filter_map(Result::ok)
+        .filter(|k| !keys.iter().any(|w| same(w, k)))
+        .collect();
+    for key in stale {
+        trie.remove(&key).map_err(|e| map_error("NET_ADDRS", e))?;
+    }
+    settings_map
+        .set(settings::NET_ADDR_FILTER, 1, 0)
+        .map_err(|e| map_error("SETTINGS", e))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -258,6 +346,20 @@ mod tests {
         assert_eq!(entries["/etc/ssh/"], access::READ | access::WRITE);
         let f = filter(&["/etc/shadow", "/etc/"], &[]);
         assert_eq!(f.entries().expect("valid")["/etc/shadow"], access::READ);
+    }
+
+    #[test]
+    fn address_ranges_parse_and_map_ipv4() {
+        let r: AddrRange = "10.0.0.0/8".parse().expect("valid");
+        assert_eq!(r.prefix, 8);
+        let key = r.key();
+        assert_eq!(key.prefix_len(), 104);
+        assert_eq!(&key.data()[10..13], &[0xff, 0xff, 10]);
+        let one: AddrRange = "::1".parse().expect("valid");
+        assert_eq!((one.prefix, one.key().prefix_len()), (128, 128));
+        for bad in ["10.0.0.0/33", "::1/129", "nope", "1.2.3.4/x", ""] {
+            assert!(bad.parse::<AddrRange>().is_err(), "{bad} must be refused");
+        }
     }
 
     #[test]

@@ -25,7 +25,7 @@ use probes::Hook;
 use sensor_common::{EventKind, KernelOffsets, filters::PREFIX_KEY_LEN, offsets::globals};
 
 pub use counters::DropCounters;
-pub use filters::OpenFilter;
+pub use filters::{AddrRange, OpenFilter};
 pub use ring::{EventReader, ReaderStats, WakeupPolicy};
 
 /// The eBPF object built by `build.rs` from `sensor-ebpf`. Public for benchmarks,
@@ -51,6 +51,9 @@ pub struct KernelConfig {
     /// Ports whose network events are reported (the remote port of a connect, the
     /// local port of an accept or listen); `None` reports all.
     pub net_ports: Option<Vec<u16>>,
+    /// Address ranges whose network events are reported (the remote address of a
+    /// connect or accept, the local one of a bind or listen); `None` reports all.
+    pub net_addrs: Option<Vec<AddrRange>>,
 }
 
 impl Default for KernelConfig {
@@ -67,6 +70,7 @@ impl Default for KernelConfig {
             open_filter: None,
             cgroup_scope: None,
             net_ports: None,
+            net_addrs: None,
         }
     }
 }
@@ -141,6 +145,7 @@ pub struct KernelSensor {
     open_prefixes: LpmTrie<MapData, [u8; PREFIX_KEY_LEN], u32>,
     scope: HashMap<MapData, u64, u8>,
     net_ports: HashMap<MapData, u16, u8>,
+    net_addrs: LpmTrie<MapData, [u8; 16], u8>,
 }
 
 /// Takes map `name` from the object as a `T`.
@@ -184,6 +189,7 @@ impl KernelSensor {
             take_map(&mut ebpf, "OPEN_PREFIXES")?;
         let mut scope: HashMap<MapData, u64, u8> = take_map(&mut ebpf, "SCOPE_CGROUPS")?;
         let mut net_ports: HashMap<MapData, u16, u8> = take_map(&mut ebpf, "NET_PORTS")?;
+        let mut net_addrs: LpmTrie<MapData, [u8; 16], u8> = take_map(&mut ebpf, "NET_ADDRS")?;
         // Set before attaching, so nothing the configuration excludes ever goes out.
         set_kinds(&mut kinds, &config.kinds)?;
         filters::apply(
@@ -198,6 +204,7 @@ impl KernelSensor {
             .transpose()?;
         filters::apply_scope(&mut settings, &mut scope, scope_ids.as_deref())?;
         filters::apply_ports(&mut settings, &mut net_ports, config.net_ports.as_deref())?;
+        filters::apply_addrs(&mut settings, &mut net_addrs, config.net_addrs.as_deref())?;
         let attached = attach_probes(&mut ebpf)?;
 
         let ring: RingBuf<MapData> = take_map(&mut ebpf, "EVENTS")?;
@@ -213,6 +220,7 @@ impl KernelSensor {
             open_prefixes,
             scope,
             net_ports,
+            net_addrs,
         };
         Ok((sensor, reader))
     }
@@ -246,6 +254,11 @@ impl KernelSensor {
     /// Replaces the ports of interest while running; `None` reports every port.
     pub fn set_net_ports(&mut self, ports: Option<&[u16]>) -> Result<(), LoadError> {
         filters::apply_ports(&mut self.settings, &mut self.net_ports, ports)
+    }
+
+    /// Replaces the address ranges of interest while running; `None` reports all.
+    pub fn set_net_addrs(&mut self, ranges: Option<&[AddrRange]>) -> Result<(), LoadError> {
+        filters::apply_addrs(&mut self.settings, &mut self.net_addrs, ranges)
     }
 
     /// Replaces the open filter while running; `None` reports every open.
