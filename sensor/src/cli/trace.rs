@@ -10,7 +10,11 @@ use clap::Args;
 use tokio::signal::unix::{SignalKind, signal};
 
 use crate::{
-    event::{Event, EventKind, clock::BootClock, kind_by_name, kind_name},
+    event::{
+        Event, EventKind,
+        clock::{self, BootClock},
+        kind_by_name, kind_name,
+    },
     kernel::{
         AddrRange, KernelConfig, KernelSensor, OpenFilter, WakeupPolicy,
         counters::{self, DropTracker},
@@ -200,7 +204,7 @@ fn report_drops(
         return Ok(());
     }
     let clock = BootClock::now();
-    let boot_now = boot_ns_now();
+    let boot_now = clock::boot_ns_now();
     for d in deltas {
         tracing::warn!(kind = ?d.kind, reason = d.reason, count = d.count, total = d.total, "records lost or cut");
         let line = json::drop_report(&clock, boot_now, d.kind, d.reason, d.count, d.total);
@@ -208,14 +212,4 @@ fn report_drops(
         out.write_all(b"\n")?;
     }
     out.flush()
-}
-
-fn boot_ns_now() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: valid out-pointer; CLOCK_BOOTTIME always exists on Linux.
-    unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut ts) };
-    (ts.tv_sec as u64) * 1_000_000_000 + ts.tv_nsec as u64
 }

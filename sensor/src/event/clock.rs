@@ -23,6 +23,11 @@ fn now_ns(clock: libc::clockid_t) -> i128 {
     ts.tv_sec as i128 * 1_000_000_000 + ts.tv_nsec as i128
 }
 
+/// Nanoseconds since boot now, on the clock the kernel stamps events with.
+pub fn boot_ns_now() -> u64 {
+    u64::try_from(now_ns(libc::CLOCK_BOOTTIME)).unwrap_or(0)
+}
+
 impl BootClock {
     /// Reads both clocks now.
     pub fn now() -> Self {
