@@ -157,32 +157,11 @@ pub fn sys_enter_creat(ctx: TracePointContext) -> u32 {
     )
 }
 
-/// `syscalls:sys_exit_open(long ret)`.
-#[tracepoint(category = "syscalls", name = "sys_exit_open")]
-pub fn sys_exit_open(ctx: TracePointContext) -> u32 {
-    exit(&ctx)
-}
-
-/// `syscalls:sys_exit_openat(long ret)`.
-#[tracepoint(category = "syscalls", name = "sys_exit_openat")]
-pub fn sys_exit_openat(ctx: TracePointContext) -> u32 {
-    exit(&ctx)
-}
-
-/// `syscalls:sys_exit_openat2(long ret)`.
-#[tracepoint(category = "syscalls", name = "sys_exit_openat2")]
-pub fn sys_exit_openat2(ctx: TracePointContext) -> u32 {
-    exit(&ctx)
-}
-
-/// `syscalls:sys_exit_creat(long ret)`.
-#[tracepoint(category = "syscalls", name = "sys_exit_creat")]
-pub fn sys_exit_creat(ctx: TracePointContext) -> u32 {
-    exit(&ctx)
-}
-
-#[inline(always)]
-fn exit(ctx: &TracePointContext) -> u32 {
+/// The exit of every open-family syscall (`syscalls:sys_exit_open`, `_openat`,
+/// `_openat2`, `_creat`): one program attached to the four, so the verifier checks
+/// its path walks once. The entry told which syscall it was.
+#[tracepoint]
+pub fn sys_exit_open_family(ctx: TracePointContext) -> u32 {
     let tid = bpf_get_current_pid_tgid() as u32;
     let Some(args) = OPEN_ARGS.get_ptr(tid) else {
         return 0;
@@ -190,7 +169,7 @@ fn exit(ctx: &TracePointContext) -> u32 {
     // SAFETY: a valid map value; copied before the entry is removed.
     let args = unsafe { *args };
     let _ = OPEN_ARGS.remove(tid);
-    let ret: i64 = arg(ctx, ARG0);
+    let ret: i64 = arg(&ctx, ARG0);
     match try_exit(ret, &args) {
         Ok(()) => 0,
         Err(_) => 1,

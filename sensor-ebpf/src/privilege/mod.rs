@@ -142,38 +142,39 @@ fn read_caps(event: &mut SyscallEvent, args: [u64; 4]) {
     ];
 }
 
-/// One entry and one exit program per syscall; user space attaches each to the
-/// tracepoint of its own name.
-macro_rules! syscall_pair {
-    ($($enter:ident, $exit:ident, $id:expr, $nargs:literal;)*) => {$(
-        #[doc = concat!("`syscalls:", stringify!($enter), "`.")]
+/// The exit of every syscall here (`syscalls:sys_exit_setuid`, ...): one program
+/// attached to them all; the entry told which syscall it was.
+#[tracepoint]
+pub fn sys_exit_priv(ctx: TracePointContext) -> u32 {
+    exit(&ctx)
+}
+
+/// One entry program per syscall, attached by user space to the tracepoint of its
+/// own name.
+macro_rules! entry_programs {
+    ($($enter:ident, $id:expr, $nargs:literal;)*) => {$(
+        #[doc = concat!("`syscalls:", stringify!($enter), "`; its exit is `sys_exit_priv`.")]
         #[tracepoint]
         pub fn $enter(ctx: TracePointContext) -> u32 {
             enter(&ctx, $id, $nargs)
         }
-
-        #[doc = concat!("`syscalls:", stringify!($exit), "`.")]
-        #[tracepoint]
-        pub fn $exit(ctx: TracePointContext) -> u32 {
-            exit(&ctx)
-        }
     )*};
 }
 
-syscall_pair! {
-    sys_enter_setuid, sys_exit_setuid, id::SETUID, 1;
-    sys_enter_setgid, sys_exit_setgid, id::SETGID, 1;
-    sys_enter_setreuid, sys_exit_setreuid, id::SETREUID, 2;
-    sys_enter_setregid, sys_exit_setregid, id::SETREGID, 2;
-    sys_enter_setresuid, sys_exit_setresuid, id::SETRESUID, 3;
-    sys_enter_setresgid, sys_exit_setresgid, id::SETRESGID, 3;
-    sys_enter_setfsuid, sys_exit_setfsuid, id::SETFSUID, 1;
-    sys_enter_setfsgid, sys_exit_setfsgid, id::SETFSGID, 1;
-    sys_enter_capset, sys_exit_capset, id::CAPSET, 2;
-    sys_enter_ptrace, sys_exit_ptrace, id::PTRACE, 4;
-    sys_enter_init_module, sys_exit_init_module, id::INIT_MODULE, 3;
-    sys_enter_finit_module, sys_exit_finit_module, id::FINIT_MODULE, 3;
-    sys_enter_bpf, sys_exit_bpf, id::BPF, 3;
-    sys_enter_memfd_create, sys_exit_memfd_create, id::MEMFD_CREATE, 2;
-    sys_enter_io_uring_setup, sys_exit_io_uring_setup, id::IO_URING_SETUP, 2;
+entry_programs! {
+    sys_enter_setuid, id::SETUID, 1;
+    sys_enter_setgid, id::SETGID, 1;
+    sys_enter_setreuid, id::SETREUID, 2;
+    sys_enter_setregid, id::SETREGID, 2;
+    sys_enter_setresuid, id::SETRESUID, 3;
+    sys_enter_setresgid, id::SETRESGID, 3;
+    sys_enter_setfsuid, id::SETFSUID, 1;
+    sys_enter_setfsgid, id::SETFSGID, 1;
+    sys_enter_capset, id::CAPSET, 2;
+    sys_enter_ptrace, id::PTRACE, 4;
+    sys_enter_init_module, id::INIT_MODULE, 3;
+    sys_enter_finit_module, id::FINIT_MODULE, 3;
+    sys_enter_bpf, id::BPF, 3;
+    sys_enter_memfd_create, id::MEMFD_CREATE, 2;
+    sys_enter_io_uring_setup, id::IO_URING_SETUP, 2;
 }

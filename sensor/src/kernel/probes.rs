@@ -93,21 +93,21 @@ pub const PROBES: &[Probe] = &[
         &[("filename", 16), ("flags", 24), ("mode", 32)],
         false,
     ),
-    open_probe("sys_exit_open", &[("ret", 16)], false),
+    open_exit("sys_exit_open", false),
     open_probe(
         "sys_enter_openat",
         &[("dfd", 16), ("filename", 24), ("flags", 32), ("mode", 40)],
         true,
     ),
-    open_probe("sys_exit_openat", &[("ret", 16)], true),
+    open_exit("sys_exit_openat", true),
     open_probe(
         "sys_enter_openat2",
         &[("dfd", 16), ("filename", 24), ("how", 32)],
         false,
     ),
-    open_probe("sys_exit_openat2", &[("ret", 16)], false),
+    open_exit("sys_exit_openat2", false),
     open_probe("sys_enter_creat", &[("pathname", 16), ("mode", 24)], false),
-    open_probe("sys_exit_creat", &[("ret", 16)], false),
+    open_exit("sys_exit_creat", false),
     syscall_probe("sys_enter_connect", &[("fd", 16)], true, NET),
     syscall_probe("sys_exit_connect", &[("ret", 16)], true, NET),
     Probe {
@@ -196,10 +196,9 @@ const FS: &str = "this file operation is not reported (the kernel lacks the sysc
 /// Every probe: [`PROBES`], a pair for each privilege syscall and each file operation.
 pub fn all() -> impl Iterator<Item = Probe> {
     let privilege = PRIV_SYSCALLS.iter().flat_map(|&(enter, exit, required)| {
-        [
-            syscall_probe(enter, &[], required, PRIV),
-            syscall_probe(exit, &[("ret", 16)], required, PRIV),
-        ]
+        let mut exit_probe = syscall_probe(exit, &[("ret", 16)], required, PRIV);
+        exit_probe.program = "sys_exit_priv";
+        [syscall_probe(enter, &[], required, PRIV), exit_probe]
     });
     let fs = FS_SYSCALLS.iter().flat_map(|&(enter, exit, required)| {
         let mut exit_probe = syscall_probe(exit, &[("ret", 16)], required, FS);
@@ -228,16 +227,21 @@ const fn syscall_probe(
     }
 }
 
-/// A syscall tracepoint of the open family.
+const OPEN: &str = "opens through this syscall are not reported (some architectures lack it)";
+
+/// The entry tracepoint of an open-family syscall.
 const fn open_probe(
     name: &'static str,
     fields: &'static [(&'static str, usize)],
     required: bool,
 ) -> Probe {
-    syscall_probe(
-        name,
-        fields,
-        required,
-        "opens through this syscall are not reported (some architectures lack it)",
-    )
+    syscall_probe(name, fields, required, OPEN)
+}
+
+/// The exit tracepoint of an open-family syscall: all four run one program,
+/// `sys_exit_open_family`.
+const fn open_exit(name: &'static str, required: bool) -> Probe {
+    let mut probe = syscall_probe(name, &[("ret", 16)], required, OPEN);
+    probe.program = "sys_exit_open_family";
+    probe
 }
