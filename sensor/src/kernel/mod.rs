@@ -135,8 +135,10 @@ pub enum LoadError {
 
 /// The loaded and attached kernel programs.
 pub struct KernelSensor {
-    // Dropping the Ebpf detaches and unloads every program.
+    // Held for its programs and maps: dropping it unloads them, after the Drop
+    // impl has detached every link.
     _ebpf: Ebpf,
+    links: Vec<OwnedLink>,
     offsets: KernelOffsets,
     attached: Vec<&'static str>,
     counters: DropCounters,
@@ -205,13 +207,14 @@ impl KernelSensor {
         filters::apply_scope(&mut settings, &mut scope, scope_ids.as_deref())?;
         filters::apply_ports(&mut settings, &mut net_ports, config.net_ports.as_deref())?;
         filters::apply_addrs(&mut settings, &mut net_addrs, config.net_addrs.as_deref())?;
-        let attached = attach_probes(&mut ebpf)?;
+        let (attached, links) = attach_probes(&mut ebpf)?;
 
         let ring: RingBuf<MapData> = take_map(&mut ebpf, "EVENTS")?;
         let counters: PerCpuArray<MapData, u64> = take_map(&mut ebpf, "COUNTERS")?;
         let reader = EventReader::new(ring, config.poll_interval)?;
         let sensor = Self {
             _ebpf: ebpf,
+            links,
             offsets,
             attached,
             counters: DropCounters::new(counters),
@@ -267,6 +270,43 @@ impl KernelSensor {
     }
 }
 
+/// A program's attachment, owned so that it can be detached on any thread.
+enum OwnedLink {
+    // The links detach when dropped; they are held only for that.
+    TracePoint(
+        #[expect(dead_code, reason = "held to detach on drop")]
+        aya::programs::trace_point::TracePointLink,
+    ),
+    RawTracePoint(
+        #[expect(dead_code, reason = "held to detach on drop")]
+        aya::programs::raw_trace_point::RawTracePointLink,
+    ),
+    CgroupSockAddr(
+        #[expect(dead_code, reason = "held to detach on drop")]
+        aya::programs::cgroup_sock_addr::CgroupSockAddrLink,
+    ),
+}
+
+impl Drop for KernelSensor {
+    /// Detaches every program, many at once. Each tracepoint detach waits for an
+    /// RCU grace period: one after another, some 80 of them take seconds, while
+    /// concurrent waiters share grace periods. The Ebpf then unloads the programs.
+    fn drop(&mut self) {
+        let links = std::mem::take(&mut self.links);
+        let per_thread = links.len().div_ceil(16).max(1);
+        let mut links = links.into_iter();
+        std::thread::scope(|scope| {
+            loop {
+                let chunk: Vec<OwnedLink> = links.by_ref().take(per_thread).collect();
+                if chunk.is_empty() {
+                    break;
+                }
+                scope.spawn(move || drop(chunk));
+            }
+        });
+    }
+}
+
 fn set_kinds(map: &mut Array<MapData, u32>, kinds: &[EventKind]) -> Result<(), LoadError> {
     for kind in EventKind::ALL {
         let on = u32::from(kinds.contains(&kind));
@@ -279,8 +319,9 @@ fn set_kinds(map: &mut Array<MapData, u32>, kinds: &[EventKind]) -> Result<(), L
     Ok(())
 }
 
-fn attach_probes(ebpf: &mut Ebpf) -> Result<Vec<&'static str>, LoadError> {
+fn attach_probes(ebpf: &mut Ebpf) -> Result<(Vec<&'static str>, Vec<OwnedLink>), LoadError> {
     let mut attached: Vec<&'static str> = Vec::new();
+    let mut links = Vec::new();
     for probe in probes::all() {
         let error = |source| LoadError::Program {
             program: probe.program,
@@ -317,12 +358,16 @@ fn attach_probes(ebpf: &mut Ebpf) -> Result<Vec<&'static str>, LoadError> {
                 if !attached.contains(&probe.program) {
                     program.load().map_err(error)?;
                 }
-                program.attach(category, name).map_err(error)?;
+                let id = program.attach(category, name).map_err(error)?;
+                links.push(OwnedLink::TracePoint(program.take_link(id).map_err(error)?));
             }
             Hook::RawTracePoint { name } => {
                 let program: &mut RawTracePoint = program.try_into().map_err(error)?;
                 program.load().map_err(error)?;
-                program.attach(name).map_err(error)?;
+                let id = program.attach(name).map_err(error)?;
+                links.push(OwnedLink::RawTracePoint(
+                    program.take_link(id).map_err(error)?,
+                ));
             }
             Hook::CgroupSockAddr => {
                 let root = cgroup::v2_mount().ok_or(LoadError::NoCgroup2)?;
@@ -332,16 +377,19 @@ fn attach_probes(ebpf: &mut Ebpf) -> Result<Vec<&'static str>, LoadError> {
                 // aya attaches with a bpf_link where the kernel has them; a link
                 // takes no flags (links always coexist with other programs), so
                 // `Single` is the mode that means "no flags" here.
-                program
+                let id = program
                     .attach(&dir, CgroupAttachMode::Single)
                     .map_err(error)?;
+                links.push(OwnedLink::CgroupSockAddr(
+                    program.take_link(id).map_err(error)?,
+                ));
             }
         }
         if !attached.contains(&probe.program) {
             attached.push(probe.program);
         }
     }
-    Ok(attached)
+    Ok((attached, links))
 }
 
 /// Forwards the programs' aya-log diagnostics to `tracing`. Without it the sensor
