@@ -199,6 +199,20 @@ fn decode_exec(
     }))
 }
 
+/// Lists `fd.name` as cut or unreadable when the kernel flagged its path so.
+fn path_flags(
+    header: &EventHeader,
+    truncated: &mut Vec<&'static str>,
+    unreadable: &mut Vec<&'static str>,
+) {
+    if header.flags & flags::PATH_TRUNCATED != 0 {
+        truncated.push(fields::FD_NAME);
+    }
+    if header.flags & flags::PATH_INCOMPLETE != 0 {
+        unreadable.push(fields::FD_NAME);
+    }
+}
+
 fn decode_open(
     bytes: &[u8],
     header: &EventHeader,
@@ -229,12 +243,7 @@ fn decode_open(
             });
         }
     };
-    if header.flags & flags::PATH_TRUNCATED != 0 {
-        truncated.push(fields::FD_NAME);
-    }
-    if header.flags & flags::PATH_INCOMPLETE != 0 {
-        unreadable.push(fields::FD_NAME);
-    }
+    path_flags(header, truncated, unreadable);
     Ok(Body::Open(Open {
         syscall,
         path: text(until_nul(&path[..path_len])),
@@ -288,12 +297,7 @@ fn decode_fs(
             cap: paths.len(),
         });
     }
-    if header.flags & flags::PATH_TRUNCATED != 0 {
-        truncated.push(fields::FD_NAME);
-    }
-    if header.flags & flags::PATH_INCOMPLETE != 0 {
-        unreadable.push(fields::FD_NAME);
-    }
+    path_flags(header, truncated, unreadable);
     Ok(Body::Fs(FsCall {
         syscall,
         path: text(until_nul(&paths[..len])),

@@ -85,6 +85,25 @@ impl OpenFilter {
     }
 }
 
+/// The error for a failed write to filter map `map`.
+fn map_error(map: &'static str, source: aya::maps::MapError) -> super::LoadError {
+    super::LoadError::MapWrite {
+        map,
+        source: Box::new(source),
+    }
+}
+
+/// Turns one filter setting on or off.
+fn switch(
+    settings_map: &mut Array<MapData, u32>,
+    setting: u32,
+    on: bool,
+) -> Result<(), super::LoadError> {
+    settings_map
+        .set(setting, u32::from(on), 0)
+        .map_err(|e| map_error("SETTINGS", e))
+}
+
 fn key(prefix: &str) -> Key<[u8; PREFIX_KEY_LEN]> {
     let mut data = [0u8; PREFIX_KEY_LEN];
     data[..prefix.len()].copy_from_slice(prefix.as_bytes());
@@ -97,14 +116,8 @@ pub(super) fn apply(
     prefixes: &mut LpmTrie<MapData, [u8; PREFIX_KEY_LEN], u32>,
     filter: Option<&OpenFilter>,
 ) -> Result<(), super::LoadError> {
-    let map_error = |map, source| super::LoadError::MapWrite {
-        map,
-        source: Box::new(source),
-    };
     let Some(filter) = filter else {
-        return settings_map
-            .set(settings::OPEN_FILTER, 0, 0)
-            .map_err(|e| map_error("SETTINGS", e));
+        return switch(settings_map, settings::OPEN_FILTER, false);
     };
     let entries = filter
         .entries()
@@ -131,9 +144,7 @@ pub(super) fn apply(
             .remove(&k)
             .map_err(|e| map_error("OPEN_PREFIXES", e))?;
     }
-    settings_map
-        .set(settings::OPEN_FILTER, 1, 0)
-        .map_err(|e| map_error("SETTINGS", e))
+    switch(settings_map, settings::OPEN_FILTER, true)
 }
 
 /// The cgroup ids of `subtrees`: directories of the cgroup v2 hierarchy, given as
@@ -178,14 +189,8 @@ fn apply_set<K: aya::Pod + Eq + Copy>(
     name: &'static str,
     wanted: Option<&[K]>,
 ) -> Result<(), super::LoadError> {
-    let map_error = |map, source| super::LoadError::MapWrite {
-        map,
-        source: Box::new(source),
-    };
     let Some(wanted) = wanted else {
-        return settings_map
-            .set(setting, 0, 0)
-            .map_err(|e| map_error("SETTINGS", e));
+        return switch(settings_map, setting, false);
     };
     for key in wanted {
         set.insert(key, 1, 0).map_err(|e| map_error(name, e))?;
@@ -198,9 +203,7 @@ fn apply_set<K: aya::Pod + Eq + Copy>(
     for key in stale {
         set.remove(&key).map_err(|e| map_error(name, e))?;
     }
-    settings_map
-        .set(setting, 1, 0)
-        .map_err(|e| map_error("SETTINGS", e))
+    switch(settings_map, setting, true)
 }
 
 /// Restricts reporting to processes in the cgroup subtrees with these ids; `None`
@@ -291,14 +294,8 @@ pub(super) fn apply_addrs(
     trie: &mut LpmTrie<MapData, [u8; 16], u8>,
     ranges: Option<&[AddrRange]>,
 ) -> Result<(), super::LoadError> {
-    let map_error = |map, source| super::LoadError::MapWrite {
-        map,
-        source: Box::new(source),
-    };
     let Some(ranges) = ranges else {
-        return settings_map
-            .set(settings::NET_ADDR_FILTER, 0, 0)
-            .map_err(|e| map_error("SETTINGS", e));
+        return switch(settings_map, settings::NET_ADDR_FILTER, false);
     };
     if ranges.len() > NET_ADDRS_MAX as usize {
         return Err(super::LoadError::Config(format!(
@@ -321,9 +318,7 @@ pub(super) fn apply_addrs(
     for key in stale {
         trie.remove(&key).map_err(|e| map_error("NET_ADDRS", e))?;
     }
-    settings_map
-        .set(settings::NET_ADDR_FILTER, 1, 0)
-        .map_err(|e| map_error("SETTINGS", e))
+    switch(settings_map, settings::NET_ADDR_FILTER, true)
 }
 
 #[cfg(test)]
