@@ -88,9 +88,17 @@ pub struct KernelOffsets {
     pub mm_exe_file: u32,
     /// `inode.i_nlink` (an `unsigned int`).
     pub inode_nlink: u32,
+    /// `pt_regs` members holding a syscall's first four arguments as the task
+    /// passed them (x86-64: `di`, `si`, `dx`, `r10`), so an exit program reads
+    /// the arguments without an entry program to keep them.
+    pub regs_args: [u32; 4],
+    /// `dentry.d_name.hash_len` (the name's hash and length in one `u64`).
+    pub dentry_hash_len: u32,
+    /// `file.f_flags` (an `unsigned int`).
+    pub file_flags: u32,
 }
 
-const _: () = assert!(core::mem::size_of::<KernelOffsets>() == 4 * 41);
+const _: () = assert!(core::mem::size_of::<KernelOffsets>() == 4 * 47);
 
 /// Names of the load-time globals in the eBPF object.
 pub mod globals {
@@ -101,6 +109,9 @@ pub mod globals {
     pub const WAKEUP_BYTES: &str = "WAKEUP_BYTES";
     /// The agent's own process id (a `u32`).
     pub const SELF_TGID: &str = "SELF_TGID";
+    /// This architecture's numbers of open(2), openat(2), openat2(2) and creat(2),
+    /// indexed by `event::open_syscall` (an `[i32; 4]`, -1 where it lacks one).
+    pub const OPEN_NRS: &str = "OPEN_NRS";
 }
 
 #[cfg(feature = "user")]

@@ -68,11 +68,33 @@ static WAKEUP_BYTES: u64 = 0;
 #[unsafe(no_mangle)]
 static SELF_TGID: u32 = 0;
 
+/// This architecture's open-family syscall numbers, by `event::open_syscall`; -1
+/// where it has none. Set by the agent at load.
+#[unsafe(no_mangle)]
+static OPEN_NRS: [i32; 4] = [-1; 4];
+
+/// The open-family syscall numbers the agent set at load.
+#[inline(always)]
+pub fn open_nrs() -> [i32; 4] {
+    // SAFETY: as for `offsets`.
+    unsafe { core::ptr::read_volatile(&OPEN_NRS) }
+}
+
 /// The agent's own process id.
 #[inline(always)]
 pub fn self_tgid() -> u32 {
     // SAFETY: as for `offsets`.
     unsafe { core::ptr::read_volatile(&SELF_TGID) }
+}
+
+/// One kernel struct offset, read alone from the frozen read-only global: the
+/// verifier then knows its value, so a load at that offset from a BTF pointer
+/// (see `kernel::btf_load`) is checked against the kernel's types at load time
+/// and needs no helper call at run time.
+#[inline(always)]
+pub fn offset(member: fn(&KernelOffsets) -> &u32) -> u32 {
+    // SAFETY: a valid static; volatile for the reason given in `offsets`.
+    unsafe { core::ptr::read_volatile(member(&OFFSETS)) }
 }
 
 /// The kernel struct offsets the agent set at load.

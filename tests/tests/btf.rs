@@ -19,6 +19,16 @@ fn offsets_come_from_the_running_kernels_btf() {
     );
     assert!(offsets.task_real_parent.is_multiple_of(8) && offsets.task_mm.is_multiple_of(8));
     assert_ne!(offsets.task_real_parent, offsets.task_mm);
+    // The saved registers a syscall's arguments are read from are four distinct
+    // words of `pt_regs`; the name's hash and length open `struct qstr`.
+    let regs = offsets.regs_args;
+    assert!(regs.iter().all(|r| r.is_multiple_of(8)), "{offsets:?}");
+    assert!(
+        (0..4).all(|i| (i + 1..4).all(|j| regs[i] != regs[j])),
+        "{offsets:?}"
+    );
+    assert_eq!(offsets.dentry_hash_len, offsets.dentry_name, "{offsets:?}");
+    assert!(offsets.file_flags > 0 && offsets.file_flags != offsets.file_f_path);
 }
 
 #[test]

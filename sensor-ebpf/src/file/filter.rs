@@ -30,12 +30,12 @@ pub fn filtering() -> bool {
     setting(settings::OPEN_FILTER) != 0
 }
 
-/// Whether the `len` path bytes at `path` lie under a prefix watched for an open
-/// with these flags.
+/// The access bits (`filters::access`) watched at the `len` path bytes at `path`:
+/// those of the longest watched prefix it extends, 0 when it extends none.
 #[inline(always)]
-pub fn watched(path: *const u8, len: usize, open_flags: u32) -> bool {
+pub fn watched_access(path: *const u8, len: usize) -> u32 {
     let Some(key) = PREFIX_KEY.get_ptr_mut(0) else {
-        return true;
+        return access::READ | access::WRITE;
     };
     // SAFETY: the per-CPU key, used by this program alone while it runs.
     let key = unsafe { &mut *key };
@@ -49,12 +49,15 @@ pub fn watched(path: *const u8, len: usize, open_flags: u32) -> bool {
             path.cast(),
         )
     };
-    let wanted = match open_flags & 0o3 {
+    OPEN_PREFIXES.get(&*key).copied().unwrap_or(0)
+}
+
+/// The access bits an open with these flags needs watched to be reported.
+#[inline(always)]
+pub fn wanted(open_flags: u32) -> u32 {
+    match open_flags & 0o3 {
         0 => access::READ,
         1 => access::WRITE,
         _ => access::READ | access::WRITE,
-    };
-    OPEN_PREFIXES
-        .get(&*key)
-        .is_some_and(|bits| bits & wanted != 0)
+    }
 }

@@ -4,3 +4,4 @@ pub mod filter;
 pub mod open;
 pub mod ops;
 pub mod path;
+pub mod verdict;

@@ -1,15 +1,18 @@
 //! File opens: open(2), openat(2), openat2(2) and creat(2).
 //!
-//! The entry tracepoints keep the arguments per thread; the exit tracepoints write
-//! the event with the result. A successful open reports the path of the object the
-//! kernel opened (walked from the new fd), so it is absolute, symlinks resolved, and
-//! cannot be faked by changing the argument after the kernel read it. A failed open
-//! reports the path as given, made absolute with the working directory or dirfd.
+//! One exit program serves the four syscalls; it reads the arguments from the
+//! task's saved registers, so no entry program runs and no map keeps them between
+//! entry and exit (that stash cost more than the rest of an unwatched open). A
+//! successful open reports the path of the object the kernel opened (walked from
+//! the new fd), so it is absolute, symlinks resolved, and cannot be faked by
+//! changing the argument after the kernel read it. A failed open reports the path
+//! as given, made absolute with the working directory or dirfd.
 
 use aya_ebpf::{
-    helpers::{bpf_get_current_pid_tgid, generated::bpf_probe_read_kernel},
+    EbpfContext as _,
+    helpers::{bpf_probe_read_user, generated::bpf_probe_read_kernel},
     macros::{map, tracepoint},
-    maps::{LruHashMap, PerCpuArray},
+    maps::PerCpuArray,
     programs::TracePointContext,
 };
 use sensor_common::{
@@ -19,26 +22,25 @@ use sensor_common::{
 
 use super::{
     filter,
-    path::{END, PATH_SCRATCH, PathScratch, as_given, file_path, task_root, walk},
+    path::{END, PATH_SCRATCH, PathScratch, VfsPath, as_given, path_in, read_path, walk},
+    verdict::{self, Identity, VerdictKey},
 };
 use crate::{
     emit::{count, enabled, fill_header, output},
-    kernel::{current_task, read_at},
+    kernel::{
+        Window, current_file, current_regs, current_root, current_task, read_at, syscall_arg,
+    },
     maps,
 };
 
 const AT_FDCWD: i32 = -100;
 /// creat(2) is open(2) with these flags.
 const CREAT_FLAGS: u32 = 0o100 | 0o1 | 0o1000;
-/// Syscall tracepoint records: the arguments follow an 8-byte common header and the
-/// syscall number, one 8-byte slot each from offset 16; `ret` is at 16 on exit.
-const ARG0: usize = 16;
-const ARG1: usize = 24;
-const ARG2: usize = 32;
-const ARG3: usize = 40;
+/// Syscall exit tracepoint records: `int __syscall_nr` at 8, `long ret` at 16.
+const SYSCALL_NR: usize = 8;
+const RET: usize = 16;
 
-/// An open in flight, between its entry and exit tracepoints.
-#[repr(C)]
+/// The arguments of an open, as the task passed them.
 #[derive(Clone, Copy)]
 pub struct OpenArgs {
     filename: u64,
@@ -47,10 +49,6 @@ pub struct OpenArgs {
     mode: u32,
     syscall: u32,
 }
-
-/// Opens in flight, by thread id. LRU so a missed exit can never fill it.
-#[map]
-static OPEN_ARGS: LruHashMap<u32, OpenArgs> = LruHashMap::with_max_entries(8192, 0);
 
 /// The record under construction: the event and room for its path.
 #[repr(C)]
@@ -62,122 +60,195 @@ pub struct FileRecord {
 #[map]
 static FILE_RECORD: PerCpuArray<FileRecord> = PerCpuArray::with_max_entries(1, 0);
 
+/// A field of the tracepoint record, read directly (no helper call).
 #[inline(always)]
-fn arg<T>(ctx: &TracePointContext, offset: usize) -> T
-where
-    T: Default,
-{
-    // SAFETY: offsets inside the syscall tracepoint record, checked at load.
-    unsafe { ctx.read_at(offset) }.unwrap_or_default()
+fn field<T: Copy>(ctx: &TracePointContext, offset: usize) -> T {
+    // SAFETY: an aligned offset inside the syscall exit record, checked at load
+    // against the tracepoint's format; the verifier checks the context access.
+    unsafe { core::ptr::read((ctx.as_ptr() as *const u8).add(offset).cast()) }
 }
 
+/// The arguments of the open-family syscall `nr` from the saved registers, or
+/// `None` for a number that is not one of them.
 #[inline(always)]
-fn stash(filename: u64, dfd: i32, flags: u32, mode: u32, syscall: u32) -> u32 {
-    if !enabled(EventKind::Open) {
-        return 0;
-    }
-    let tid = bpf_get_current_pid_tgid() as u32;
-    let args = OpenArgs {
-        filename,
-        dfd,
-        flags,
-        mode,
-        syscall,
+fn open_args(nr: i32) -> Option<OpenArgs> {
+    let nrs = maps::open_nrs();
+    let regs = current_regs();
+    let arg = |n| syscall_arg(regs, n);
+    let args = if nr == nrs[open_syscall::OPENAT as usize] {
+        // openat(int dfd, const char *filename, int flags, umode_t mode)
+        OpenArgs {
+            filename: arg(1),
+            dfd: arg(0) as i32,
+            flags: arg(2) as u32,
+            mode: arg(3) as u32,
+            syscall: open_syscall::OPENAT,
+        }
+    } else if nr == nrs[open_syscall::OPEN as usize] {
+        // open(const char *filename, int flags, umode_t mode)
+        OpenArgs {
+            filename: arg(0),
+            dfd: AT_FDCWD,
+            flags: arg(1) as u32,
+            mode: arg(2) as u32,
+            syscall: open_syscall::OPEN,
+        }
+    } else if nr == nrs[open_syscall::OPENAT2 as usize] {
+        // openat2(int dfd, const char *filename, struct open_how *how, size_t usize),
+        // struct open_how { u64 flags; u64 mode; u64 resolve; }
+        let how = arg(2);
+        // SAFETY: the helper checks the user address.
+        let flags = unsafe { bpf_probe_read_user(how as *const u64) }.unwrap_or(0);
+        // SAFETY: as above.
+        let mode = unsafe { bpf_probe_read_user((how + 8) as *const u64) }.unwrap_or(0);
+        OpenArgs {
+            filename: arg(1),
+            dfd: arg(0) as i32,
+            flags: flags as u32,
+            mode: mode as u32,
+            syscall: open_syscall::OPENAT2,
+        }
+    } else if nr == nrs[open_syscall::CREAT as usize] {
+        // creat(const char *pathname, umode_t mode)
+        OpenArgs {
+            filename: arg(0),
+            dfd: AT_FDCWD,
+            flags: CREAT_FLAGS,
+            mode: arg(1) as u32,
+            syscall: open_syscall::CREAT,
+        }
+    } else {
+        return None;
     };
-    let _ = OPEN_ARGS.insert(tid, args, 0);
-    0
-}
-
-/// `syscalls:sys_enter_open(const char *filename, int flags, umode_t mode)`.
-#[tracepoint(category = "syscalls", name = "sys_enter_open")]
-pub fn sys_enter_open(ctx: TracePointContext) -> u32 {
-    let (filename, flags, mode) = (
-        arg::<u64>(&ctx, ARG0),
-        arg::<u64>(&ctx, ARG1),
-        arg::<u64>(&ctx, ARG2),
-    );
-    stash(
-        filename,
-        AT_FDCWD,
-        flags as u32,
-        mode as u32,
-        open_syscall::OPEN,
-    )
-}
-
-/// `syscalls:sys_enter_openat(int dfd, const char *filename, int flags, umode_t mode)`.
-#[tracepoint(category = "syscalls", name = "sys_enter_openat")]
-pub fn sys_enter_openat(ctx: TracePointContext) -> u32 {
-    let dfd = arg::<u64>(&ctx, ARG0) as i32;
-    let (filename, flags, mode) = (
-        arg::<u64>(&ctx, ARG1),
-        arg::<u64>(&ctx, ARG2),
-        arg::<u64>(&ctx, ARG3),
-    );
-    stash(
-        filename,
-        dfd,
-        flags as u32,
-        mode as u32,
-        open_syscall::OPENAT,
-    )
-}
-
-/// `syscalls:sys_enter_openat2(int dfd, const char *filename, struct open_how *how, size_t usize)`.
-#[tracepoint(category = "syscalls", name = "sys_enter_openat2")]
-pub fn sys_enter_openat2(ctx: TracePointContext) -> u32 {
-    let dfd = arg::<u64>(&ctx, ARG0) as i32;
-    let filename = arg::<u64>(&ctx, ARG1);
-    let how = arg::<u64>(&ctx, ARG2);
-    // struct open_how { u64 flags; u64 mode; u64 resolve; }
-    // SAFETY: the helper checks the user address.
-    let flags = unsafe { aya_ebpf::helpers::bpf_probe_read_user(how as *const u64) }.unwrap_or(0);
-    // SAFETY: as above.
-    let mode =
-        unsafe { aya_ebpf::helpers::bpf_probe_read_user((how + 8) as *const u64) }.unwrap_or(0);
-    stash(
-        filename,
-        dfd,
-        flags as u32,
-        mode as u32,
-        open_syscall::OPENAT2,
-    )
-}
-
-/// `syscalls:sys_enter_creat(const char *pathname, umode_t mode)`.
-#[tracepoint(category = "syscalls", name = "sys_enter_creat")]
-pub fn sys_enter_creat(ctx: TracePointContext) -> u32 {
-    let (filename, mode) = (arg::<u64>(&ctx, ARG0), arg::<u64>(&ctx, ARG1));
-    stash(
-        filename,
-        AT_FDCWD,
-        CREAT_FLAGS,
-        mode as u32,
-        open_syscall::CREAT,
-    )
+    Some(args)
 }
 
 /// The exit of every open-family syscall (`syscalls:sys_exit_open`, `_openat`,
 /// `_openat2`, `_creat`): one program attached to the four, so the verifier checks
-/// its path walks once. The entry told which syscall it was.
+/// its path walks once. The record's syscall number tells which it was.
 #[tracepoint]
 pub fn sys_exit_open_family(ctx: TracePointContext) -> u32 {
-    let tid = bpf_get_current_pid_tgid() as u32;
-    let Some(args) = OPEN_ARGS.get_ptr(tid) else {
+    if !enabled(EventKind::Open) {
         return 0;
-    };
-    // SAFETY: a valid map value; copied before the entry is removed.
-    let args = unsafe { *args };
-    let _ = OPEN_ARGS.remove(tid);
-    let ret: i64 = arg(&ctx, ARG0);
-    match try_exit(ret, &args) {
+    }
+    match try_exit(&ctx) {
         Ok(()) => 0,
         Err(_) => 1,
     }
 }
 
+/// A successful open's file, as far as the filter needs it. Filled in place
+/// from zero, never held in an `Option`: LLVM spills the undefined fields of an
+/// empty `Option` of a large struct, and the verifier refuses reads of them.
+#[derive(Clone, Copy, Default)]
+struct Opened {
+    at: VfsPath,
+    root: VfsPath,
+    inode: u64,
+    /// The opened file's `f_flags`: its access mode judges the open.
+    file_flags: u32,
+    /// Whether to remember this walk's verdict, under `key`, `id`, `generation`.
+    remember: bool,
+    key: VerdictKey,
+    id: Identity,
+    generation: u64,
+}
+
+/// What a successful open's fd says before any walk.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Judged {
+    /// A remembered verdict: unwatched for this access.
+    Unwatched,
+    /// The path must be walked; `Opened` holds what the walk needs.
+    Walk,
+    /// The fd's file could not be read.
+    Unreadable,
+}
+
+/// Judges the open that returned `fd` by its remembered verdict when there is
+/// one. The access comes from the opened file's `f_flags`, so this costs no read
+/// of the syscall's arguments.
 #[inline(always)]
-fn try_exit(ret: i64, args: &OpenArgs) -> Result<(), i32> {
+fn judge(fd: i64, filtering: bool, opened: &mut Opened) -> Judged {
+    let Ok(file) = current_file(fd) else {
+        return Judged::Unreadable;
+    };
+    // Offsets one at a time: this path runs for every open, and copying the
+    // whole offsets struct costs more than the few it needs.
+    let file_flags_at = maps::offset(|o| &o.file_flags);
+    let f_path_at = maps::offset(|o| &o.file_f_path);
+    let (lo, hi) = (
+        file_flags_at.min(f_path_at),
+        file_flags_at.max(f_path_at) + 16,
+    );
+    let (file_flags, at) = match Window::read(file, lo, hi) {
+        Ok(w) => (w.u32_at(file_flags_at), path_in(&w, f_path_at)),
+        Err(_) => match (
+            read_at::<u32>(file, file_flags_at),
+            read_path(file, f_path_at),
+        ) {
+            (Ok(f), Ok(at)) => (f, at),
+            _ => return Judged::Unreadable,
+        },
+    };
+    let (mnt, dentry) = current_root();
+    if mnt == 0 || dentry == 0 {
+        return Judged::Unreadable;
+    }
+    let root = VfsPath { mnt, dentry };
+    opened.at = at;
+    opened.root = root;
+    opened.file_flags = file_flags;
+    let Ok(id) = verdict::identity(at.dentry) else {
+        return Judged::Walk;
+    };
+    opened.inode = id.inode;
+    if filtering {
+        let key = verdict::key(at, root);
+        match verdict::lookup(&key, &id) {
+            Some(bits) if bits & filter::wanted(file_flags) == 0 => return Judged::Unwatched,
+            Some(_) => {}
+            None => {
+                opened.remember = true;
+                opened.key = key;
+                opened.id = id;
+                opened.generation = verdict::generation();
+            }
+        }
+    }
+    Judged::Walk
+}
+
+#[inline(always)]
+fn try_exit(ctx: &TracePointContext) -> Result<(), i32> {
+    let ret: i64 = field(ctx, RET);
+    let filtering = filter::filtering();
+    // A successful open of a file judged before is decided here, without a walk
+    // or a read of the arguments; otherwise this walk's verdict is remembered.
+    let mut opened = Opened::default();
+    let judged = if ret >= 0 {
+        judge(ret, filtering, &mut opened)
+    } else {
+        Judged::Unreadable
+    };
+    if judged == Judged::Unwatched {
+        count(EventKind::Open, DropReason::Filtered);
+        return Ok(());
+    }
+    let walkable = judged == Judged::Walk;
+    let task = current_task();
+    let nr: i32 = field(ctx, SYSCALL_NR);
+    let Some(args) = open_args(nr) else {
+        count(EventKind::Open, DropReason::ReadFailed);
+        return Ok(());
+    };
+    // A successful open is judged by the access its file has, as on the path
+    // above that judged it by a remembered verdict; a failed one by its flags.
+    let wanted = filter::wanted(if walkable {
+        opened.file_flags
+    } else {
+        args.flags
+    });
     let scratch = PATH_SCRATCH.get_ptr_mut(0).ok_or(-1)?;
     let record = FILE_RECORD.get_ptr_mut(0).ok_or(-1)?;
     // SAFETY: per-CPU map values, used by this program alone while it runs.
@@ -191,11 +262,9 @@ fn try_exit(ret: i64, args: &OpenArgs) -> Result<(), i32> {
     event.mode = args.mode;
     event.syscall = args.syscall;
     event.inode_mode = 0;
-
-    let task = current_task();
     let (start, end) = if ret >= 0 {
         event.path_source = path_source::OPENED;
-        opened_path(scratch, task, ret, event)
+        opened_path(scratch, walkable.then_some(&opened), event)
     } else {
         event.path_source = path_source::AS_GIVEN;
         as_given(
@@ -214,10 +283,16 @@ fn try_exit(ret: i64, args: &OpenArgs) -> Result<(), i32> {
         .as_ptr()
         .wrapping_add(start & (2 * PATH_MAX - 1));
     // A partial path cannot be matched against prefixes: report it rather than
-    // risk dropping a watched open.
-    if !partial && filter::filtering() && !filter::watched(path, len, args.flags) {
-        count(EventKind::Open, DropReason::Filtered);
-        return Ok(());
+    // risk dropping a watched open. Nor is its verdict remembered.
+    if !partial && filtering {
+        let bits = filter::watched_access(path, len);
+        if walkable && opened.remember {
+            verdict::store(&opened.key, &opened.id, opened.generation, bits);
+        }
+        if bits & wanted == 0 {
+            count(EventKind::Open, DropReason::Filtered);
+            return Ok(());
+        }
     }
     if partial {
         count(EventKind::Open, DropReason::Truncated);
@@ -233,25 +308,23 @@ fn try_exit(ret: i64, args: &OpenArgs) -> Result<(), i32> {
     output(record as *mut FileRecord, size, EventKind::Open)
 }
 
-/// For a successful open: the path of the file behind the new fd, and its inode
-/// mode. Returns `(start, end)`; an empty, flagged path if a read fails.
+/// For a successful open: the path of the file behind the new fd, walked to the
+/// task's root, and its inode mode. Returns `(start, end)`; an empty, flagged
+/// path if the file could not be read.
 #[inline(always)]
 fn opened_path(
     scratch: &mut PathScratch,
-    task: u64,
-    fd: i64,
+    opened: Option<&Opened>,
     event: &mut FileEvent,
 ) -> (usize, usize) {
-    let o = maps::offsets();
-    let (Ok(at), Ok(root)) = (file_path(task, fd), task_root(task)) else {
+    let Some(opened) = opened else {
         event.header.flags |= flags::PATH_INCOMPLETE;
         count(EventKind::Open, DropReason::ReadFailed);
         return (END, END);
     };
-    if let Ok(inode) = read_at::<u64>(at.dentry, o.dentry_inode) {
-        event.inode_mode = u32::from(read_at::<u16>(inode, o.inode_mode).unwrap_or(0));
-    }
-    let walked = walk(scratch, at, root);
+    let o = maps::offsets();
+    event.inode_mode = u32::from(read_at::<u16>(opened.inode, o.inode_mode).unwrap_or(0));
+    let walked = walk(scratch, opened.at, opened.root);
     event.header.flags |= walked.flags;
     (walked.start, END)
 }

@@ -16,7 +16,7 @@ use sensor_common::{
 
 use crate::{
     emit::count,
-    kernel::{file_of_fd, read_at},
+    kernel::{Window, file_of_fd, read_at},
     maps,
 };
 
@@ -44,7 +44,7 @@ pub struct PathScratch {
 pub static PATH_SCRATCH: PerCpuArray<PathScratch> = PerCpuArray::with_max_entries(1, 0);
 
 /// A `struct path`: mount and dentry.
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, Default, PartialEq, Eq)]
 pub struct VfsPath {
     /// `struct vfsmount *`.
     pub mnt: u64,
@@ -52,14 +52,27 @@ pub struct VfsPath {
     pub dentry: u64,
 }
 
-/// Reads the `struct path` at `base + offset`.
+/// Reads the `struct path` at `base + offset`, in one read where it can.
 #[inline(always)]
 pub fn read_path(base: u64, offset: u32) -> Result<VfsPath, i32> {
     let o = maps::offsets();
+    let (mnt, dentry) = (offset + o.path_mnt, offset + o.path_dentry);
+    if let Ok(w) = Window::read(base, mnt.min(dentry), mnt.max(dentry) + 8) {
+        return Ok(path_in(&w, offset));
+    }
     Ok(VfsPath {
-        mnt: read_at(base, offset + o.path_mnt)?,
-        dentry: read_at(base, offset + o.path_dentry)?,
+        mnt: read_at(base, mnt)?,
+        dentry: read_at(base, dentry)?,
     })
+}
+
+/// The `struct path` at struct offset `offset` inside a window read.
+#[inline(always)]
+pub fn path_in(window: &Window, offset: u32) -> VfsPath {
+    VfsPath {
+        mnt: window.u64_at(offset + maps::offset(|o| &o.path_mnt)),
+        dentry: window.u64_at(offset + maps::offset(|o| &o.path_dentry)),
+    }
 }
 
 /// The task's root, where path walks stop.

@@ -145,7 +145,36 @@ pub fn offsets_from(raw: &[u8]) -> Result<KernelOffsets, BtfError> {
         sk_protocol: member_offset(&btf, "sock", "sk_protocol")?,
         mm_exe_file: member_offset(&btf, "mm_struct", "exe_file")?,
         inode_nlink: member_offset(&btf, "inode", "i_nlink")?,
+        regs_args: syscall_arg_regs(&btf)?,
+        dentry_hash_len: member_offset(&btf, "dentry", "d_name")?
+            + member_offset(&btf, "qstr", "hash_len")?,
+        file_flags: member_offset(&btf, "file", "f_flags")?,
     })
+}
+
+/// Offsets in `struct pt_regs` of the registers that carry a syscall's first four
+/// arguments in this architecture's syscall ABI.
+#[cfg(target_arch = "x86_64")]
+fn syscall_arg_regs(btf: &Btf<'_>) -> Result<[u32; 4], BtfError> {
+    Ok([
+        member_offset(btf, "pt_regs", "di")?,
+        member_offset(btf, "pt_regs", "si")?,
+        member_offset(btf, "pt_regs", "dx")?,
+        member_offset(btf, "pt_regs", "r10")?,
+    ])
+}
+
+/// Offsets in `struct pt_regs` of the registers that carry a syscall's first four
+/// arguments: the first is kept in `orig_x0`, since `x0` takes the return value.
+#[cfg(target_arch = "aarch64")]
+fn syscall_arg_regs(btf: &Btf<'_>) -> Result<[u32; 4], BtfError> {
+    let regs = member_offset(btf, "pt_regs", "regs")?;
+    Ok([
+        member_offset(btf, "pt_regs", "orig_x0")?,
+        regs + 8,
+        regs + 16,
+        regs + 24,
+    ])
 }
 
 /// Reads the offsets the programs need from the running kernel's BTF.

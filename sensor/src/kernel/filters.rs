@@ -114,6 +114,7 @@ fn key(prefix: &str) -> Key<[u8; PREFIX_KEY_LEN]> {
 pub(super) fn apply(
     settings_map: &mut Array<MapData, u32>,
     prefixes: &mut LpmTrie<MapData, [u8; PREFIX_KEY_LEN], u32>,
+    generation: &mut Array<MapData, u64>,
     filter: Option<&OpenFilter>,
 ) -> Result<(), super::LoadError> {
     let Some(filter) = filter else {
@@ -144,7 +145,26 @@ pub(super) fn apply(
             .remove(&k)
             .map_err(|e| map_error("OPEN_PREFIXES", e))?;
     }
+    // The kernel remembers verdicts judged by the old prefixes; once the trie
+    // holds the new ones, they are stale.
+    invalidate_verdicts(generation)?;
     switch(settings_map, settings::OPEN_FILTER, true)
+}
+
+/// Moves the kernel's open-verdict generation on. Like the kernel (on renames and
+/// mount changes) it writes the monotonic clock's time, a value never written
+/// before, so the write changes the generation whatever else writes it.
+fn invalidate_verdicts(generation: &mut Array<MapData, u64>) -> Result<(), super::LoadError> {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: a valid timespec to fill; CLOCK_MONOTONIC is bpf_ktime_get_ns's clock.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) };
+    let ns = (now.tv_sec as u64) * 1_000_000_000 + now.tv_nsec as u64;
+    generation
+        .set(0, ns, 0)
+        .map_err(|e| map_error("OPEN_VERDICT_GENERATION", e))
 }
 
 /// The cgroup ids of `subtrees`: directories of the cgroup v2 hierarchy, given as

@@ -22,7 +22,9 @@ use aya::{
     programs::{CgroupAttachMode, CgroupSockAddr, RawTracePoint, TracePoint},
 };
 use probes::Hook;
-use sensor_common::{EventKind, KernelOffsets, filters::PREFIX_KEY_LEN, offsets::globals};
+use sensor_common::{
+    EventKind, KernelOffsets, event::open_syscall, filters::PREFIX_KEY_LEN, offsets::globals,
+};
 
 pub use counters::DropCounters;
 pub use filters::{AddrRange, OpenFilter};
@@ -145,6 +147,7 @@ pub struct KernelSensor {
     kinds: Array<MapData, u32>,
     settings: Array<MapData, u32>,
     open_prefixes: LpmTrie<MapData, [u8; PREFIX_KEY_LEN], u32>,
+    verdict_generation: Array<MapData, u64>,
     scope: HashMap<MapData, u64, u8>,
     net_ports: HashMap<MapData, u16, u8>,
     net_addrs: LpmTrie<MapData, [u8; 16], u8>,
@@ -181,6 +184,7 @@ impl KernelSensor {
             .override_global(globals::OFFSETS, &offsets, true)
             .override_global(globals::WAKEUP_BYTES, &wakeup, true)
             .override_global(globals::SELF_TGID, &std::process::id(), true)
+            .override_global(globals::OPEN_NRS, &open_syscall_numbers(), true)
             .map_max_entries("EVENTS", ring_bytes)
             .load(EBPF_OBJECT)
             .map_err(|e| LoadError::Load(Box::new(e)))?;
@@ -189,6 +193,8 @@ impl KernelSensor {
         let mut settings: Array<MapData, u32> = take_map(&mut ebpf, "SETTINGS")?;
         let mut open_prefixes: LpmTrie<MapData, [u8; PREFIX_KEY_LEN], u32> =
             take_map(&mut ebpf, "OPEN_PREFIXES")?;
+        let mut verdict_generation: Array<MapData, u64> =
+            take_map(&mut ebpf, "OPEN_VERDICT_GENERATION")?;
         let mut scope: HashMap<MapData, u64, u8> = take_map(&mut ebpf, "SCOPE_CGROUPS")?;
         let mut net_ports: HashMap<MapData, u16, u8> = take_map(&mut ebpf, "NET_PORTS")?;
         let mut net_addrs: LpmTrie<MapData, [u8; 16], u8> = take_map(&mut ebpf, "NET_ADDRS")?;
@@ -197,6 +203,7 @@ impl KernelSensor {
         filters::apply(
             &mut settings,
             &mut open_prefixes,
+            &mut verdict_generation,
             config.open_filter.as_ref(),
         )?;
         let scope_ids = config
@@ -221,6 +228,7 @@ impl KernelSensor {
             kinds,
             settings,
             open_prefixes,
+            verdict_generation,
             scope,
             net_ports,
             net_addrs,
@@ -266,7 +274,12 @@ impl KernelSensor {
 
     /// Replaces the open filter while running; `None` reports every open.
     pub fn set_open_filter(&mut self, filter: Option<&OpenFilter>) -> Result<(), LoadError> {
-        filters::apply(&mut self.settings, &mut self.open_prefixes, filter)
+        filters::apply(
+            &mut self.settings,
+            &mut self.open_prefixes,
+            &mut self.verdict_generation,
+            filter,
+        )
     }
 }
 
@@ -305,6 +318,21 @@ impl Drop for KernelSensor {
             }
         });
     }
+}
+
+/// This architecture's open-family syscall numbers, indexed by
+/// `event::open_syscall`, for the open exit program to tell its four syscalls
+/// apart; -1 for one the architecture lacks (arm64 has no open(2) or creat(2)).
+fn open_syscall_numbers() -> [i32; 4] {
+    let mut nrs = [-1i32; 4];
+    nrs[open_syscall::OPENAT as usize] = libc::SYS_openat as i32;
+    nrs[open_syscall::OPENAT2 as usize] = libc::SYS_openat2 as i32;
+    #[cfg(target_arch = "x86_64")]
+    {
+        nrs[open_syscall::OPEN as usize] = libc::SYS_open as i32;
+        nrs[open_syscall::CREAT as usize] = libc::SYS_creat as i32;
+    }
+    nrs
 }
 
 fn set_kinds(map: &mut Array<MapData, u32>, kinds: &[EventKind]) -> Result<(), LoadError> {

@@ -88,25 +88,9 @@ pub const PROBES: &[Probe] = &[
         required: true,
         without: "no process exit events",
     },
-    open_probe(
-        "sys_enter_open",
-        &[("filename", 16), ("flags", 24), ("mode", 32)],
-        false,
-    ),
     open_exit("sys_exit_open", false),
-    open_probe(
-        "sys_enter_openat",
-        &[("dfd", 16), ("filename", 24), ("flags", 32), ("mode", 40)],
-        true,
-    ),
     open_exit("sys_exit_openat", true),
-    open_probe(
-        "sys_enter_openat2",
-        &[("dfd", 16), ("filename", 24), ("how", 32)],
-        false,
-    ),
     open_exit("sys_exit_openat2", false),
-    open_probe("sys_enter_creat", &[("pathname", 16), ("mode", 24)], false),
     open_exit("sys_exit_creat", false),
     syscall_probe("sys_enter_connect", &[("fd", 16)], true, NET),
     syscall_probe("sys_exit_connect", &[("ret", 16)], true, NET),
@@ -165,6 +149,20 @@ const PRIV_SYSCALLS: &[(&str, &str, bool)] = &[
     ("sys_enter_io_uring_setup", "sys_exit_io_uring_setup", false),
 ];
 
+/// Exits of the syscalls that can give a dentry another path, where
+/// `sys_exit_path_change` makes the remembered open verdicts stale: (tracepoint,
+/// required). Without them an unwatched verdict could outlive a rename that put
+/// the file under a watched prefix.
+const PATH_CHANGES: &[(&str, bool)] = &[
+    ("sys_exit_rename", false),
+    ("sys_exit_renameat", false),
+    ("sys_exit_renameat2", true),
+    ("sys_exit_mount", true),
+    ("sys_exit_umount", true),
+    ("sys_exit_move_mount", false),
+    ("sys_exit_pivot_root", true),
+];
+
 /// The probes whose hook this kernel has (tracefs must be mounted to tell).
 pub fn available() -> impl Iterator<Item = Probe> {
     all().filter(|probe| match probe.hook {
@@ -205,8 +203,21 @@ pub fn all() -> impl Iterator<Item = Probe> {
         exit_probe.program = "sys_exit_fs_op";
         [syscall_probe(enter, &[], required, FS), exit_probe]
     });
-    PROBES.iter().copied().chain(privilege).chain(fs)
+    let path_changes = PATH_CHANGES.iter().map(|&(exit, required)| {
+        let mut probe = syscall_probe(exit, &[], required, PATH_CHANGE);
+        probe.program = "sys_exit_path_change";
+        probe
+    });
+    PROBES
+        .iter()
+        .copied()
+        .chain(privilege)
+        .chain(fs)
+        .chain(path_changes)
 }
+
+const PATH_CHANGE: &str = "opens are judged by the path a file had before this syscall \
+    renamed it or changed the mounts above it (the kernel lacks the syscall)";
 
 /// A syscall tracepoint; the program has the tracepoint's name.
 const fn syscall_probe(
@@ -229,19 +240,11 @@ const fn syscall_probe(
 
 const OPEN: &str = "opens through this syscall are not reported (some architectures lack it)";
 
-/// The entry tracepoint of an open-family syscall.
-const fn open_probe(
-    name: &'static str,
-    fields: &'static [(&'static str, usize)],
-    required: bool,
-) -> Probe {
-    syscall_probe(name, fields, required, OPEN)
-}
-
 /// The exit tracepoint of an open-family syscall: all four run one program,
-/// `sys_exit_open_family`.
+/// `sys_exit_open_family`, which tells them apart by the syscall number and reads
+/// their arguments from the saved registers (no entry program).
 const fn open_exit(name: &'static str, required: bool) -> Probe {
-    let mut probe = syscall_probe(name, &[("ret", 16)], required, OPEN);
+    let mut probe = syscall_probe(name, &[("__syscall_nr", 8), ("ret", 16)], required, OPEN);
     probe.program = "sys_exit_open_family";
     probe
 }

@@ -1,0 +1,168 @@
+//! Remembered filter verdicts for opened files, so an open outside every watched
+//! prefix is dropped without walking its path again.
+//!
+//! The path the prefix filter judges depends on the opened dentry, the mount it
+//! was reached through and the task's root: the cache is keyed by all four
+//! pointers. A verdict is used only while the dentry still has the parent, name
+//! hash and inode it had when the path was walked (so a freed dentry reused for
+//! another file misses), and only while the generation it was stored under is
+//! current. The generation moves on when the watched prefixes change (the
+//! agent) and whenever a path can change meaning without its dentry changing: a
+//! rename (of the file or of any directory above it) or a change to the mount
+//! tree (mount, umount, move_mount, pivot_root; container start-up goes through
+//! these). A verdict is stored under the generation read before its walk, so a
+//! walk that raced a change is never trusted afterwards. What stays open is the
+//! race every in-kernel path walk has: an open between a rename and the rename's
+//! exit tracepoint may be judged by the old path.
+
+use super::path::VfsPath;
+use crate::{
+    kernel::{Window, read_at},
+    maps,
+};
+use aya_ebpf::{
+    helpers::bpf_ktime_get_ns,
+    macros::{map, tracepoint},
+    maps::{Array, LruHashMap},
+    programs::TracePointContext,
+};
+
+/// Files whose verdicts are remembered at most; LRU, so the hot ones stay.
+const VERDICTS_MAX: u32 = 16384;
+
+/// What a verdict depends on besides the dentry's own fields.
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+pub struct VerdictKey {
+    dentry: u64,
+    mnt: u64,
+    root_dentry: u64,
+    root_mnt: u64,
+}
+
+/// A remembered verdict: the `filters::access` bits watched at the file's path,
+/// and what identified the dentry when its path was walked.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct Verdict {
+    parent: u64,
+    hash_len: u64,
+    inode: u64,
+    generation: u64,
+    access: u32,
+    _pad: u32,
+}
+
+/// The generation of remembered verdicts (one `u64`): moved on by the agent
+/// after it changes the watched prefixes, and here when a path can change.
+///
+/// Each move writes the monotonic clock's time, not an increment: the BPF
+/// target has no atomic add in Rust, and two CPUs incrementing at once could
+/// write the same value, so that one change went unseen. A time is written only
+/// once, so every write changes the value, whichever lands last.
+#[map]
+static OPEN_VERDICT_GENERATION: Array<u64> = Array::with_max_entries(1, 0);
+
+#[map]
+static OPEN_VERDICTS: LruHashMap<VerdictKey, Verdict> =
+    LruHashMap::with_max_entries(VERDICTS_MAX, 0);
+
+/// The dentry fields a verdict is checked against.
+#[derive(Clone, Copy, Default, PartialEq, Eq)]
+pub struct Identity {
+    parent: u64,
+    hash_len: u64,
+    /// `d_inode`.
+    pub inode: u64,
+}
+
+/// The key for a file reached at `at` by a task whose root is `root`.
+#[inline(always)]
+pub fn key(at: VfsPath, root: VfsPath) -> VerdictKey {
+    VerdictKey {
+        dentry: at.dentry,
+        mnt: at.mnt,
+        root_dentry: root.dentry,
+        root_mnt: root.mnt,
+    }
+}
+
+/// The fields of `dentry` that tell it apart from a later reuse of its memory:
+/// neighbours, read at once where the layout allows.
+#[inline(always)]
+pub fn identity(dentry: u64) -> Result<Identity, i32> {
+    let parent = maps::offset(|o| &o.dentry_parent);
+    let hash_len = maps::offset(|o| &o.dentry_hash_len);
+    let inode = maps::offset(|o| &o.dentry_inode);
+    let lo = parent.min(hash_len).min(inode);
+    let hi = parent.max(hash_len).max(inode) + 8;
+    if let Ok(w) = Window::read(dentry, lo, hi) {
+        return Ok(Identity {
+            parent: w.u64_at(parent),
+            hash_len: w.u64_at(hash_len),
+            inode: w.u64_at(inode),
+        });
+    }
+    Ok(Identity {
+        parent: read_at(dentry, parent)?,
+        hash_len: read_at(dentry, hash_len)?,
+        inode: read_at(dentry, inode)?,
+    })
+}
+
+/// The current generation of verdicts.
+#[inline(always)]
+pub fn generation() -> u64 {
+    match OPEN_VERDICT_GENERATION.get_ptr(0) {
+        // SAFETY: a valid, aligned map value; an aligned 8-byte load is whole.
+        Some(slot) => unsafe { core::ptr::read_volatile(slot) },
+        None => 0,
+    }
+}
+
+/// The remembered access bits for `key`, if the verdict is still good for a
+/// dentry with `id`.
+#[inline(always)]
+pub fn lookup(key: &VerdictKey, id: &Identity) -> Option<u32> {
+    let verdict = OPEN_VERDICTS.get_ptr(key)?;
+    // SAFETY: a valid map value; a concurrent update can only make it miss below.
+    let v = unsafe { *verdict };
+    let same = v.generation == generation()
+        && v.parent == id.parent
+        && v.hash_len == id.hash_len
+        && v.inode == id.inode;
+    same.then_some(v.access)
+}
+
+/// Remembers the access bits watched at the path walked for `key`, under the
+/// generation read before the walk.
+#[inline(always)]
+pub fn store(key: &VerdictKey, id: &Identity, generation: u64, access: u32) {
+    let verdict = Verdict {
+        parent: id.parent,
+        hash_len: id.hash_len,
+        inode: id.inode,
+        generation,
+        access,
+        _pad: 0,
+    };
+    let _ = OPEN_VERDICTS.insert(key, verdict, 0);
+}
+
+/// Moves the generation on: every remembered verdict is stale.
+#[inline(always)]
+pub fn invalidate() {
+    if let Some(slot) = OPEN_VERDICT_GENERATION.get_ptr_mut(0) {
+        // SAFETY: a valid, aligned map value; an aligned 8-byte store is whole.
+        unsafe { core::ptr::write_volatile(slot, bpf_ktime_get_ns()) };
+    }
+}
+
+/// The exit of a syscall that can change what path a dentry has
+/// (`syscalls:sys_exit_rename*`, `_mount`, `_umount`, `_move_mount`,
+/// `_pivot_root`): remembered verdicts are stale, whatever the result.
+#[tracepoint]
+pub fn sys_exit_path_change(_ctx: TracePointContext) -> u32 {
+    invalidate();
+    0
+}
