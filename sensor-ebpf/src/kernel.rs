@@ -174,9 +174,21 @@ pub fn current_regs() -> u64 {
     unsafe { bpf_task_pt_regs(bpf_get_current_task_btf()) as u64 }
 }
 
-/// Syscall argument `n` (0 to 3) from the saved registers `regs`.
+/// The first four arguments of the current syscall, from the saved registers
+/// `regs`: in one read where the registers lie within a window (x86-64: `r10`
+/// to `di` span 64 bytes), else one read each. An unreadable one is 0.
 #[inline(always)]
-pub fn syscall_arg(regs: u64, n: usize) -> u64 {
-    let o = maps::offsets();
-    read_at::<u64>(regs, o.regs_args[n & 3]).unwrap_or(0)
+pub fn syscall_args(regs: u64) -> [u64; 4] {
+    let at = maps::offsets().regs_args;
+    let lo = at[0].min(at[1]).min(at[2]).min(at[3]);
+    let hi = at[0].max(at[1]).max(at[2]).max(at[3]) + 8;
+    if let Ok(w) = Window::read(regs, lo, hi) {
+        return [
+            w.u64_at(at[0]),
+            w.u64_at(at[1]),
+            w.u64_at(at[2]),
+            w.u64_at(at[3]),
+        ];
+    }
+    at.map(|offset| read_at::<u64>(regs, offset).unwrap_or(0))
 }

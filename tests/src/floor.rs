@@ -30,8 +30,14 @@ impl Floor {
                 .ok_or_else(|| anyhow::anyhow!("no floor_tracepoint"))?
                 .try_into()?;
             tp.load()?;
+            // A tracepoint where the sensor runs two programs (a rename's exit is
+            // an event and a path change) gets one empty program: a program
+            // attaches to a tracepoint once.
+            let mut attached = std::collections::HashSet::new();
             for probe in probes::available() {
-                if let Hook::TracePoint { category, name, .. } = probe.hook {
+                if let Hook::TracePoint { category, name, .. } = probe.hook
+                    && attached.insert((category, name))
+                {
                     tp.attach(category, name)?;
                 }
             }

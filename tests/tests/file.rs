@@ -287,10 +287,26 @@ async fn open_filter_reports_only_watched_prefixes_and_changes_while_running() {
     write("w");
     read("w");
     write("other");
+    // Failed opens are judged by the path as given: absolute, and relative to
+    // the working directory.
+    let missing = |path: &std::path::Path| assert!(std::fs::read(path).is_err());
+    missing(&dir.join("watched/missing"));
+    missing(&dir.join("other/missing"));
+    let relative = Command::new("cat")
+        .arg("watched/missing-relative")
+        .current_dir(&dir)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("running cat");
+    assert!(!relative.success());
     let (watched, other, w) = (
         format!("{d}/watched/f"),
         format!("{d}/other/f"),
         format!("{d}/w/f"),
+    );
+    let (gone, gone_relative) = (
+        format!("{d}/watched/missing"),
+        format!("{d}/watched/missing-relative"),
     );
     let events = read_until(&mut reader, Duration::from_secs(3), |_| false).await;
     let opens: Vec<&Open> = events
@@ -300,10 +316,18 @@ async fn open_filter_reports_only_watched_prefixes_and_changes_while_running() {
         .collect();
     assert_eq!(
         opens.len(),
-        2,
-        "only the watched read and the watched write: {opens:?}"
+        4,
+        "only the watched read, the watched write and the two failed watched opens: {opens:?}"
     );
     assert!(opens.iter().any(|o| o.path == watched && o.is_read()));
+    for path in [&gone, &gone_relative] {
+        assert!(
+            opens
+                .iter()
+                .any(|o| &o.path == path && o.result < 0 && o.source == PathSource::AsGiven),
+            "{path} failed and is reported as given: {opens:?}"
+        );
+    }
     assert!(
         opens
             .iter()

@@ -4,7 +4,7 @@
 //! watched prefix too, so the trie's longest match alone decides.
 
 use aya_ebpf::{
-    helpers::generated::bpf_probe_read_kernel,
+    helpers::generated::{bpf_probe_read_kernel, bpf_probe_read_user_str},
     macros::map,
     maps::{
         PerCpuArray,
@@ -50,6 +50,33 @@ pub fn watched_access(path: *const u8, len: usize) -> u32 {
         )
     };
     OPEN_PREFIXES.get(&*key).copied().unwrap_or(0)
+}
+
+/// The access bits watched at the path a process gave, the string at user
+/// address `filename`, read directly into the trie's key; `None` when it is not
+/// absolute or cannot be read, so the caller judges it the long way. A path
+/// longer than the key is judged by its first [`PREFIX_MAX`] bytes, exactly as
+/// no watched prefix is longer.
+#[inline(always)]
+pub fn absolute_user_path_access(filename: u64) -> Option<u32> {
+    let key = PREFIX_KEY.get_ptr_mut(0)?;
+    // SAFETY: the per-CPU key, used by this program alone while it runs.
+    let key = unsafe { &mut *key };
+    // SAFETY: at most the key's data size; the helper checks the source.
+    let n = unsafe {
+        bpf_probe_read_user_str(
+            key.data.as_mut_ptr().cast(),
+            PREFIX_KEY_LEN as u32,
+            filename as *const core::ffi::c_void,
+        )
+    };
+    if n <= 1 || key.data[0] != b'/' {
+        return None;
+    }
+    // n counts the NUL; a full key holds PREFIX_MAX path bytes.
+    let len = (n as usize - 1).min(PREFIX_MAX);
+    key.prefix_len = (len * 8) as u32;
+    Some(OPEN_PREFIXES.get(&*key).copied().unwrap_or(0))
 }
 
 /// The access bits an open with these flags needs watched to be reported.

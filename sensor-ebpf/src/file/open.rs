@@ -28,7 +28,7 @@ use super::{
 use crate::{
     emit::{count, enabled, fill_header, output},
     kernel::{
-        Window, current_file, current_regs, current_root, current_task, read_at, syscall_arg,
+        Window, current_file, current_regs, current_root, current_task, read_at, syscall_args,
     },
     maps,
 };
@@ -73,8 +73,8 @@ fn field<T: Copy>(ctx: &TracePointContext, offset: usize) -> T {
 #[inline(always)]
 fn open_args(nr: i32) -> Option<OpenArgs> {
     let nrs = maps::open_nrs();
-    let regs = current_regs();
-    let arg = |n| syscall_arg(regs, n);
+    let regs = syscall_args(current_regs());
+    let arg = |n: usize| regs[n & 3];
     let args = if nr == nrs[open_syscall::OPENAT as usize] {
         // openat(int dfd, const char *filename, int flags, umode_t mode)
         OpenArgs {
@@ -249,6 +249,15 @@ fn try_exit(ctx: &TracePointContext) -> Result<(), i32> {
     } else {
         args.flags
     });
+    // A failed open with an absolute path is judged by that path, read straight
+    // into the prefix trie's key: no scratch copy, no walk.
+    if ret < 0
+        && filtering
+        && filter::absolute_user_path_access(args.filename).is_some_and(|bits| bits & wanted == 0)
+    {
+        count(EventKind::Open, DropReason::Filtered);
+        return Ok(());
+    }
     let scratch = PATH_SCRATCH.get_ptr_mut(0).ok_or(-1)?;
     let record = FILE_RECORD.get_ptr_mut(0).ok_or(-1)?;
     // SAFETY: per-CPU map values, used by this program alone while it runs.
