@@ -96,9 +96,17 @@ pub struct KernelOffsets {
     pub dentry_hash_len: u32,
     /// `file.f_flags` (an `unsigned int`).
     pub file_flags: u32,
+    /// `task_struct.cred` (a `const struct cred *`).
+    pub task_cred: u32,
+    /// `cred.uid` (a `kuid_t`).
+    pub cred_uid: u32,
+    /// `cred.gid` (a `kgid_t`).
+    pub cred_gid: u32,
+    /// `task_struct.comm` (a `char[16]`).
+    pub task_comm: u32,
 }
 
-const _: () = assert!(core::mem::size_of::<KernelOffsets>() == 4 * 47);
+const _: () = assert!(core::mem::size_of::<KernelOffsets>() == 4 * 51);
 
 /// Names of the load-time globals in the eBPF object.
 pub mod globals {

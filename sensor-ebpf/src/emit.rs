@@ -3,8 +3,7 @@
 use aya_ebpf::{
     bindings::{BPF_RB_AVAIL_DATA, BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP},
     helpers::{
-        bpf_get_current_ancestor_cgroup_id, bpf_get_current_cgroup_id, bpf_get_current_comm,
-        bpf_get_current_pid_tgid, bpf_get_current_uid_gid, bpf_ktime_get_boot_ns,
+        bpf_get_current_ancestor_cgroup_id, bpf_get_current_cgroup_id, bpf_ktime_get_boot_ns,
     },
 };
 use sensor_common::{
@@ -55,29 +54,28 @@ pub fn count(kind: EventKind, reason: DropReason) {
     }
 }
 
-/// Fills the common header from the current task.
+/// Fills the common header from the current task. Ids, credentials and `comm`
+/// are loads through the task's BTF pointer (what the `get_current_*` helpers
+/// read, without a helper call each).
 #[inline(always)]
 pub fn fill_header(header: &mut EventHeader, kind: EventKind) {
-    let pid_tgid = bpf_get_current_pid_tgid();
-    let uid_gid = bpf_get_current_uid_gid();
+    let current = kernel::current_ids();
     header.kind = kind as u32;
     header.flags = 0;
     // SAFETY: these helpers have no preconditions.
     header.boot_ns = unsafe { bpf_ktime_get_boot_ns() };
     header.cgroup_id = unsafe { bpf_get_current_cgroup_id() };
-    header.tgid = (pid_tgid >> 32) as u32;
-    header.tid = pid_tgid as u32;
-    header.uid = uid_gid as u32;
-    header.gid = (uid_gid >> 32) as u32;
+    header.tgid = current.tgid;
+    header.tid = current.tid;
+    header.uid = current.uid;
+    header.gid = current.gid;
     header._pad = 0;
-    header.comm = bpf_get_current_comm().unwrap_or_default();
-    match kernel::parent_tgid(kernel::current_task()) {
-        Ok(ppid) => header.ppid = ppid,
-        Err(_) => {
-            header.ppid = 0;
-            header.flags |= flags::PPID_UNREADABLE;
-            count(kind, DropReason::ReadFailed);
-        }
+    header.comm = current.comm;
+    // Only the idle task has no parent with a tgid; a 0 means the read failed.
+    header.ppid = kernel::parent_tgid();
+    if header.ppid == 0 && header.tgid != 0 {
+        header.flags |= flags::PPID_UNREADABLE;
+        count(kind, DropReason::ReadFailed);
     }
 }
 

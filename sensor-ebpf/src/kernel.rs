@@ -41,9 +41,9 @@ pub unsafe fn btf_load<T: Copy>(base: *const u8, offset: u32) -> T {
 
 /// The `struct file *` behind file descriptor `fd` of the current task, reached
 /// through BTF pointers: one helper call (the fd array holds plain pointers)
-/// where [`file_of_fd`] needs four.
+/// where reads through `bpf_probe_read_kernel` need four.
 #[inline(always)]
-pub fn current_file(fd: i64) -> Result<u64, i32> {
+pub fn file_of_fd(fd: i64) -> Result<u64, i32> {
     // SAFETY: the helper has no preconditions; its result is a BTF task pointer,
     // and each load below is at a member's offset with the member's type.
     unsafe {
@@ -59,52 +59,67 @@ pub fn current_file(fd: i64) -> Result<u64, i32> {
     }
 }
 
-/// The current task's root (`current->fs->root`: mount and dentry), reached
-/// through BTF pointers with no helper call.
+/// The `struct path` (mount, dentry) at `offset` in the current task's
+/// `fs_struct` (its root or its working directory), reached through BTF
+/// pointers with no helper call; zeros where the task has none.
 #[inline(always)]
-pub fn current_root() -> (u64, u64) {
-    // SAFETY: as in `current_file`.
+pub fn current_fs_path(offset: u32) -> (u64, u64) {
+    // SAFETY: as in `file_of_fd`.
     unsafe {
         let task = bpf_get_current_task_btf() as *const u8;
         let fs: *const u8 = btf_load(task, maps::offset(|o| &o.task_fs));
-        let root = maps::offset(|o| &o.fs_root);
-        let mnt: u64 = btf_load(fs, root + maps::offset(|o| &o.path_mnt));
-        let dentry: u64 = btf_load(fs, root + maps::offset(|o| &o.path_dentry));
+        let mnt: u64 = btf_load(fs, offset + maps::offset(|o| &o.path_mnt));
+        let dentry: u64 = btf_load(fs, offset + maps::offset(|o| &o.path_dentry));
         (mnt, dentry)
     }
 }
 
-/// `current->real_parent->tgid`.
-#[inline(always)]
-pub fn parent_tgid(task: u64) -> Result<u32, i32> {
-    let offsets = maps::offsets();
-    let parent: u64 = read_at(task, offsets.task_real_parent)?;
-    let tgid: i32 = read_at(parent, offsets.task_tgid)?;
-    Ok(tgid as u32)
+/// The current task's ids, credentials and name, as the header reports them.
+pub struct Ids {
+    /// `tgid`: the process id.
+    pub tgid: u32,
+    /// `pid`: the thread id.
+    pub tid: u32,
+    /// `cred->uid`.
+    pub uid: u32,
+    /// `cred->gid`.
+    pub gid: u32,
+    /// `comm`.
+    pub comm: [u8; 16],
 }
 
-/// The `struct file *` behind file descriptor `fd` of `task`.
+/// The current task's [`Ids`], through BTF pointers with no helper call.
 #[inline(always)]
-pub fn file_of_fd(task: u64, fd: i64) -> Result<u64, i32> {
-    let o = maps::offsets();
-    let files: u64 = read_at(task, o.task_files)?;
-    let fdt: u64 = read_at(files, o.files_fdt)?;
-    // `max_fds` and `fd` are neighbours: one read where the layout allows.
-    let (max_fds, fds) = match Window::read(
-        fdt,
-        o.fdt_max_fds.min(o.fdt_fd),
-        o.fdt_fd.max(o.fdt_max_fds) + 8,
-    ) {
-        Ok(w) => (w.u32_at(o.fdt_max_fds), w.u64_at(o.fdt_fd)),
-        Err(_) => (
-            read_at::<u32>(fdt, o.fdt_max_fds)?,
-            read_at::<u64>(fdt, o.fdt_fd)?,
-        ),
-    };
-    if fd < 0 || fd >= max_fds as i64 {
-        return Err(-1);
+pub fn current_ids() -> Ids {
+    // SAFETY: as in `file_of_fd`; `comm` is read as the two words of its array.
+    unsafe {
+        let task = bpf_get_current_task_btf() as *const u8;
+        let cred: *const u8 = btf_load(task, maps::offset(|o| &o.task_cred));
+        let comm_at = maps::offset(|o| &o.task_comm);
+        let (lo, hi): (u64, u64) = (btf_load(task, comm_at), btf_load(task, comm_at + 8));
+        let mut comm = [0u8; 16];
+        comm[..8].copy_from_slice(&lo.to_ne_bytes());
+        comm[8..].copy_from_slice(&hi.to_ne_bytes());
+        Ids {
+            tgid: btf_load::<i32>(task, maps::offset(|o| &o.task_tgid)) as u32,
+            tid: btf_load::<i32>(task, maps::offset(|o| &o.task_pid)) as u32,
+            uid: btf_load(cred, maps::offset(|o| &o.cred_uid)),
+            gid: btf_load(cred, maps::offset(|o| &o.cred_gid)),
+            comm,
+        }
     }
-    read_at(fds, (fd as u32) * 8)
+}
+
+/// `current->real_parent->tgid`, through BTF pointers with no helper call; 0 for
+/// a task whose parent cannot be read.
+#[inline(always)]
+pub fn parent_tgid() -> u32 {
+    // SAFETY: as in `file_of_fd`.
+    unsafe {
+        let task = bpf_get_current_task_btf() as *const u8;
+        let parent: *const u8 = btf_load(task, maps::offset(|o| &o.task_real_parent));
+        btf_load::<i32>(parent, maps::offset(|o| &o.task_tgid)) as u32
+    }
 }
 
 /// Bytes a [`Window`] holds.
@@ -155,6 +170,24 @@ impl Window {
     pub fn u64_at(&self, offset: u32) -> u64 {
         let rel = offset.wrapping_sub(self.lo);
         self.words[((rel / 8) & (WINDOW_BYTES / 8 - 1)) as usize]
+    }
+
+    /// The `u16` at struct offset `offset` (2-byte aligned, inside the window).
+    #[inline(always)]
+    pub fn u16_at(&self, offset: u32) -> u16 {
+        let rel = offset.wrapping_sub(self.lo);
+        let word = self.words[((rel / 8) & (WINDOW_BYTES / 8 - 1)) as usize];
+        (word >> ((rel & 6) * 8)) as u16
+    }
+
+    /// The 16 bytes at struct offset `offset` (8-byte aligned, inside the window).
+    #[inline(always)]
+    pub fn bytes16_at(&self, offset: u32) -> [u8; 16] {
+        let (a, b) = (self.u64_at(offset), self.u64_at(offset + 8));
+        let mut out = [0u8; 16];
+        out[..8].copy_from_slice(&a.to_ne_bytes());
+        out[8..].copy_from_slice(&b.to_ne_bytes());
+        out
     }
 
     /// The `u32` at struct offset `offset` (4-byte aligned, inside the window).

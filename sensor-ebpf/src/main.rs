@@ -7,6 +7,7 @@
 mod emit;
 mod file;
 mod floor;
+mod inflight;
 mod kernel;
 mod maps;
 mod net;

@@ -202,16 +202,35 @@ fn main() {
             );
         }
     }
+    // Two views of the same runs: the ratio of the medians, and the median of
+    // each run's own ratio (setups that ran seconds apart, so a slow spell of
+    // the shared machine weighs on both sides of it).
     println!(
-        "{:12} {:>12} {:>12} {:>12} {:>14} {:>14}",
-        "storm", "none /s", "floor /s", "sensor /s", "sensor/none", "sensor/floor"
+        "{:12} {:>10} {:>10} {:>10} {:>12} {:>12} {:>14} {:>14}",
+        "storm",
+        "none /s",
+        "floor /s",
+        "sensor /s",
+        "sensor/none",
+        "sensor/floor",
+        "paired s/none",
+        "paired s/floor"
     );
     for (w, storm) in STORMS.iter().enumerate() {
+        let paired = |other: usize| {
+            let mut ratios: Vec<f64> = rates[w][2]
+                .iter()
+                .zip(&rates[w][other])
+                .map(|(sensor, base)| sensor / base)
+                .collect();
+            median(&mut ratios)
+        };
+        let (paired_none, paired_floor) = (paired(0), paired(1));
         let none = median(&mut rates[w][0]);
         let floor = median(&mut rates[w][1]);
         let sensor = median(&mut rates[w][2]);
         println!(
-            "{storm:12} {none:>12.0} {floor:>12.0} {sensor:>12.0} {:>14.3} {:>14.3}",
+            "{storm:12} {none:>10.0} {floor:>10.0} {sensor:>10.0} {:>12.3} {:>12.3} {paired_none:>14.3} {paired_floor:>14.3}",
             sensor / none,
             sensor / floor
         );

@@ -22,14 +22,14 @@ use sensor_common::{
 
 use super::{
     filter,
-    path::{END, PATH_SCRATCH, PathScratch, VfsPath, as_given, path_in, read_path, walk},
+    path::{
+        END, PATH_SCRATCH, PathScratch, VfsPath, as_given, current_root, path_in, read_path, walk,
+    },
     verdict::{self, Identity, VerdictKey},
 };
 use crate::{
     emit::{count, enabled, fill_header, output},
-    kernel::{
-        Window, current_file, current_regs, current_root, current_task, read_at, syscall_args,
-    },
+    kernel::{Window, current_regs, file_of_fd, read_at, syscall_args},
     maps,
 };
 
@@ -170,7 +170,7 @@ enum Judged {
 /// of the syscall's arguments.
 #[inline(always)]
 fn judge(fd: i64, filtering: bool, opened: &mut Opened) -> Judged {
-    let Ok(file) = current_file(fd) else {
+    let Ok(file) = file_of_fd(fd) else {
         return Judged::Unreadable;
     };
     // Offsets one at a time: this path runs for every open, and copying the
@@ -191,11 +191,9 @@ fn judge(fd: i64, filtering: bool, opened: &mut Opened) -> Judged {
             _ => return Judged::Unreadable,
         },
     };
-    let (mnt, dentry) = current_root();
-    if mnt == 0 || dentry == 0 {
+    let Ok(root) = current_root() else {
         return Judged::Unreadable;
-    }
-    let root = VfsPath { mnt, dentry };
+    };
     opened.at = at;
     opened.root = root;
     opened.file_flags = file_flags;
@@ -236,7 +234,6 @@ fn try_exit(ctx: &TracePointContext) -> Result<(), i32> {
         return Ok(());
     }
     let walkable = judged == Judged::Walk;
-    let task = current_task();
     let nr: i32 = field(ctx, SYSCALL_NR);
     let Some(args) = open_args(nr) else {
         count(EventKind::Open, DropReason::ReadFailed);
@@ -278,7 +275,6 @@ fn try_exit(ctx: &TracePointContext) -> Result<(), i32> {
         event.path_source = path_source::AS_GIVEN;
         as_given(
             scratch,
-            task,
             args.dfd,
             args.filename,
             EventKind::Open,

@@ -5,10 +5,7 @@
 //! fchmod's comes from its fd; a symlink's target is kept as written.
 
 use aya_ebpf::{
-    helpers::{
-        bpf_get_current_pid_tgid,
-        generated::{bpf_probe_read_kernel, bpf_probe_read_user_str},
-    },
+    helpers::generated::{bpf_probe_read_kernel, bpf_probe_read_user_str},
     macros::{map, tracepoint},
     maps::{LruHashMap, PerCpuArray},
     programs::TracePointContext,
@@ -21,7 +18,7 @@ use sensor_common::{
 use super::path::{AT_FDCWD, PATH_SCRATCH, PathScratch, as_given, fd_path};
 use crate::{
     emit::{enabled, fill_header, output},
-    kernel::current_task,
+    inflight::{self, Slot},
 };
 
 /// A file operation in flight, between its entry and exit.
@@ -41,7 +38,7 @@ pub struct Pending {
 }
 
 #[map]
-static PENDING_FS: LruHashMap<u32, Pending> = LruHashMap::with_max_entries(4096, 0);
+static PENDING_FS: LruHashMap<u32, Slot<Pending>> = LruHashMap::with_max_entries(4096, 0);
 
 /// The record under construction: the event, then both paths and a mount's type.
 #[repr(C)]
@@ -73,7 +70,7 @@ fn arg(ctx: &TracePointContext, index: usize) -> u64 {
 #[inline(always)]
 fn stash(pending: Pending) -> u32 {
     if enabled(kind_of(pending.op)) {
-        let _ = PENDING_FS.insert(bpf_get_current_pid_tgid() as u32, pending, 0);
+        inflight::keep(&PENDING_FS, pending);
     }
     0
 }
@@ -232,13 +229,9 @@ pub fn sys_enter_mount(ctx: TracePointContext) -> u32 {
 /// The exit of every file operation (`syscalls:sys_exit_unlink`, ...).
 #[tracepoint]
 pub fn sys_exit_fs_op(ctx: TracePointContext) -> u32 {
-    let tid = bpf_get_current_pid_tgid() as u32;
-    let Some(pending) = PENDING_FS.get_ptr(tid) else {
+    let Some(pending) = inflight::take(&PENDING_FS) else {
         return 0;
     };
-    // SAFETY: a valid map value, copied before removal.
-    let pending = unsafe { *pending };
-    let _ = PENDING_FS.remove(tid);
     match try_exit(&ctx, &pending) {
         Ok(()) => 0,
         Err(_) => 1,
@@ -260,20 +253,12 @@ fn try_exit(ctx: &TracePointContext, pending: &Pending) -> Result<(), i32> {
     event.mode = pending.mode;
     event.flags = pending.flags;
     event.fstype_len = 0;
-    let task = current_task();
 
     let (start, end) = if pending.op == op::FCHMOD {
-        fd_path(
-            scratch,
-            task,
-            pending.dfd as i64,
-            kind,
-            &mut event.header.flags,
-        )
+        fd_path(scratch, pending.dfd as i64, kind, &mut event.header.flags)
     } else {
         as_given(
             scratch,
-            task,
             pending.dfd,
             pending.path,
             kind,
@@ -290,7 +275,6 @@ fn try_exit(ctx: &TracePointContext, pending: &Pending) -> Result<(), i32> {
     } else {
         let (start, end) = as_given(
             scratch,
-            task,
             pending.dfd2,
             pending.path2,
             kind,

@@ -16,7 +16,7 @@ use sensor_common::{
 
 use crate::{
     emit::count,
-    kernel::{Window, file_of_fd, read_at},
+    kernel::{Window, current_fs_path, file_of_fd, read_at},
     maps,
 };
 
@@ -75,11 +75,24 @@ pub fn path_in(window: &Window, offset: u32) -> VfsPath {
     }
 }
 
-/// The task's root, where path walks stop.
+/// The current task's root, where path walks stop.
 #[inline(always)]
-pub fn task_root(task: u64) -> Result<VfsPath, i32> {
-    let o = maps::offsets();
-    read_at::<u64>(task, o.task_fs).and_then(|fs| read_path(fs, o.fs_root))
+pub fn current_root() -> Result<VfsPath, i32> {
+    fs_path(maps::offset(|o| &o.fs_root))
+}
+
+/// The current task's working directory.
+#[inline(always)]
+pub fn current_pwd() -> Result<VfsPath, i32> {
+    fs_path(maps::offset(|o| &o.fs_pwd))
+}
+
+#[inline(always)]
+fn fs_path(offset: u32) -> Result<VfsPath, i32> {
+    match current_fs_path(offset) {
+        (0, _) | (_, 0) => Err(-1),
+        (mnt, dentry) => Ok(VfsPath { mnt, dentry }),
+    }
 }
 
 /// The result of a walk: the path is `buf[start..END]`.
@@ -188,7 +201,6 @@ pub const AT_FDCWD: i32 = -100;
 #[inline(always)]
 pub fn as_given(
     scratch: &mut PathScratch,
-    task: u64,
     dfd: i32,
     filename: u64,
     kind: EventKind,
@@ -212,13 +224,12 @@ pub fn as_given(
     if scratch.buf[END + 1] == b'/' {
         return (END + 1, end);
     }
-    let o = maps::offsets();
     let dir = if dfd == AT_FDCWD {
-        read_at::<u64>(task, o.task_fs).and_then(|fs| read_path(fs, o.fs_pwd))
+        current_pwd()
     } else {
-        file_of_fd(task, dfd as i64).and_then(|file| read_path(file, o.file_f_path))
+        file_path(dfd as i64)
     };
-    let (Ok(dir), Ok(root)) = (dir, task_root(task)) else {
+    let (Ok(dir), Ok(root)) = (dir, current_root()) else {
         *header_flags |= flags::PATH_INCOMPLETE;
         count(kind, DropReason::ReadFailed);
         return (END + 1, end);
@@ -240,12 +251,11 @@ pub fn as_given(
 #[inline(always)]
 pub fn fd_path(
     scratch: &mut PathScratch,
-    task: u64,
     fd: i64,
     kind: EventKind,
     header_flags: &mut u32,
 ) -> (usize, usize) {
-    let (Ok(at), Ok(root)) = (file_path(task, fd), task_root(task)) else {
+    let (Ok(at), Ok(root)) = (file_path(fd), current_root()) else {
         *header_flags |= flags::PATH_INCOMPLETE;
         count(kind, DropReason::ReadFailed);
         return (END, END);
@@ -255,8 +265,8 @@ pub fn fd_path(
     (walked.start, END)
 }
 
-/// The `struct path` of the file behind `fd` of `task`.
+/// The `struct path` of the file behind the current task's `fd`.
 #[inline(always)]
-pub fn file_path(task: u64, fd: i64) -> Result<VfsPath, i32> {
-    file_of_fd(task, fd).and_then(|file| read_path(file, maps::offsets().file_f_path))
+pub fn file_path(fd: i64) -> Result<VfsPath, i32> {
+    file_of_fd(fd).and_then(|file| read_path(file, maps::offset(|o| &o.file_f_path)))
 }

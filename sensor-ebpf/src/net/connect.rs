@@ -1,7 +1,6 @@
 //! connect(2), bind(2), accept(2)/accept4(2) and listen(2).
 
 use aya_ebpf::{
-    helpers::bpf_get_current_pid_tgid,
     macros::{cgroup_sock_addr, map, tracepoint},
     maps::{LruHashMap, lpm_trie::Key},
     programs::{SockAddrContext, TracePointContext},
@@ -11,7 +10,7 @@ use sensor_common::{DropReason, EventKind, NetEvent, filters::settings};
 use super::socket::fill_from_fd;
 use crate::{
     emit::{count, enabled, fill_header, submit_flags},
-    kernel::current_task,
+    inflight::{self, Slot},
     maps::{self, EVENTS, NET_ADDRS, NET_PORTS},
 };
 
@@ -33,23 +32,19 @@ pub struct Pending {
 
 /// Connects in flight, by thread id. LRU so a missed exit can never fill it.
 #[map]
-static CONNECTS: LruHashMap<u32, Pending> = LruHashMap::with_max_entries(8192, 0);
+static CONNECTS: LruHashMap<u32, Slot<Pending>> = LruHashMap::with_max_entries(8192, 0);
 
 /// Binds in flight, by thread id.
 #[map]
-static BINDS: LruHashMap<u32, Pending> = LruHashMap::with_max_entries(4096, 0);
+static BINDS: LruHashMap<u32, Slot<Pending>> = LruHashMap::with_max_entries(4096, 0);
 
+/// Listens in flight, by thread id: the socket fd.
 #[map]
-static LISTENS: LruHashMap<u32, i64> = LruHashMap::with_max_entries(1024, 0);
-
-#[inline(always)]
-fn tid() -> u32 {
-    bpf_get_current_pid_tgid() as u32
-}
+static LISTENS: LruHashMap<u32, Slot<i64>> = LruHashMap::with_max_entries(1024, 0);
 
 /// Keeps the socket fd of a connect or bind until its cgroup hook and its exit.
 #[inline(always)]
-fn stash_fd(ctx: &TracePointContext, kind: EventKind, map: &LruHashMap<u32, Pending>) -> u32 {
+fn stash_fd(ctx: &TracePointContext, kind: EventKind, map: &LruHashMap<u32, Slot<Pending>>) -> u32 {
     if !enabled(kind) {
         return 0;
     }
@@ -63,7 +58,7 @@ fn stash_fd(ctx: &TracePointContext, kind: EventKind, map: &LruHashMap<u32, Pend
         _pad: 0,
         addr: [0; 16],
     };
-    let _ = map.insert(tid(), pending, 0);
+    inflight::keep(map, pending);
     0
 }
 
@@ -81,8 +76,8 @@ pub fn sys_enter_bind(ctx: TracePointContext) -> u32 {
 
 /// The address the kernel is about to connect or bind to, for the pending call.
 #[inline(always)]
-fn note_address(ctx: &SockAddrContext, v6: bool, map: &LruHashMap<u32, Pending>) {
-    let Some(pending) = map.get_ptr_mut(tid()) else {
+fn note_address(ctx: &SockAddrContext, v6: bool, map: &LruHashMap<u32, Slot<Pending>>) {
+    let Some(pending) = inflight::pending(map) else {
         return;
     };
     // SAFETY: the context points at the kernel's bpf_sock_addr for this call; the
@@ -146,14 +141,10 @@ pub fn sys_exit_bind(ctx: TracePointContext) -> u32 {
 
 /// Writes the event of a connect or bind whose cgroup hook saw an address.
 #[inline(always)]
-fn finish(ctx: &TracePointContext, kind: EventKind, map: &LruHashMap<u32, Pending>) -> u32 {
-    let tid = tid();
-    let Some(pending) = map.get_ptr(tid) else {
+fn finish(ctx: &TracePointContext, kind: EventKind, map: &LruHashMap<u32, Slot<Pending>>) -> u32 {
+    let Some(pending) = inflight::take(map) else {
         return 0;
     };
-    // SAFETY: a valid map value, copied before removal.
-    let pending = unsafe { *pending };
-    let _ = map.remove(tid);
     if pending.family == 0 {
         // Not an IPv4/IPv6 socket (a Unix socket, say): the hooks never ran.
         return 0;
@@ -178,7 +169,7 @@ fn finish(ctx: &TracePointContext, kind: EventKind, map: &LruHashMap<u32, Pendin
     event.remote_addr = [0; 16];
     // What the socket holds now: the local side the kernel bound (also the port
     // it picked for a bind to port 0).
-    let _ = fill_from_fd(current_task(), pending.fd, event);
+    let _ = fill_from_fd(pending.fd, event);
     event.family = pending.family;
     event.protocol = pending.protocol;
     if kind == EventKind::Connect {
@@ -234,7 +225,7 @@ fn emit_socket(kind: EventKind, fd: i64, ret: i64) -> u32 {
     event.remote_addr = [0; 16];
     event.local_port = 0;
     event.remote_port = 0;
-    if fill_from_fd(current_task(), fd, event).is_err() {
+    if fill_from_fd(fd, event).is_err() {
         // Not an IPv4/IPv6 socket: not a network event.
         entry.discard(0);
         return 0;
@@ -289,20 +280,16 @@ pub fn sys_enter_listen(ctx: TracePointContext) -> u32 {
     }
     // SAFETY: offset inside the syscall record, checked at load.
     let fd: u64 = unsafe { ctx.read_at(ARG0) }.unwrap_or(0);
-    let _ = LISTENS.insert(tid(), fd as i64, 0);
+    inflight::keep(&LISTENS, fd as i64);
     0
 }
 
 /// `syscalls:sys_exit_listen(long ret)`.
 #[tracepoint(category = "syscalls", name = "sys_exit_listen")]
 pub fn sys_exit_listen(ctx: TracePointContext) -> u32 {
-    let tid = tid();
-    let Some(fd) = LISTENS.get_ptr(tid) else {
+    let Some(fd) = inflight::take(&LISTENS) else {
         return 0;
     };
-    // SAFETY: a valid map value, copied before removal.
-    let fd = unsafe { *fd };
-    let _ = LISTENS.remove(tid);
     // SAFETY: offset inside the syscall record, checked at load.
     let ret: i64 = unsafe { ctx.read_at(ARG0) }.unwrap_or(0);
     emit_socket(EventKind::Listen, fd, ret)

@@ -16,6 +16,7 @@ use sensor_common::{
 
 use crate::{
     emit::{count, enabled, fill_header, submit_flags},
+    inflight::{self, Slot},
     maps::{self, EVENTS},
 };
 
@@ -30,7 +31,7 @@ pub struct Pending {
 
 /// Syscalls in flight, by thread id. LRU so a missed exit can never fill it.
 #[map]
-static PENDING: LruHashMap<u32, Pending> = LruHashMap::with_max_entries(4096, 0);
+static PENDING: LruHashMap<u32, Slot<Pending>> = LruHashMap::with_max_entries(4096, 0);
 
 /// The event kind a syscall reports as.
 #[inline(always)]
@@ -67,19 +68,15 @@ fn enter(ctx: &TracePointContext, syscall: u32, nargs: usize) -> u32 {
         _pad: 0,
         args,
     };
-    let _ = PENDING.insert(bpf_get_current_pid_tgid() as u32, pending, 0);
+    inflight::keep(&PENDING, pending);
     0
 }
 
 #[inline(always)]
 fn exit(ctx: &TracePointContext) -> u32 {
-    let tid = bpf_get_current_pid_tgid() as u32;
-    let Some(pending) = PENDING.get_ptr(tid) else {
+    let Some(pending) = inflight::take(&PENDING) else {
         return 0;
     };
-    // SAFETY: a valid map value, copied before removal.
-    let pending = unsafe { *pending };
-    let _ = PENDING.remove(tid);
     let kind = kind_of(pending.syscall);
     let Some(mut entry) = EVENTS.reserve::<SyscallEvent>(0) else {
         count(kind, DropReason::RingFull);

@@ -23,7 +23,7 @@ use sensor_common::{
 
 use crate::{
     emit::{count, enabled, fill_header, submit_flags},
-    file::path::{END, PATH_SCRATCH, read_path, task_root, walk},
+    file::path::{END, PATH_SCRATCH, current_root, read_path, walk},
     kernel,
     maps::{self, EVENTS, EXECVEAT_INFLIGHT},
 };
@@ -99,7 +99,7 @@ fn exe_path(event: &mut ExecEvent) -> Result<(), i32> {
             event.header.flags |= flags::EXE_FROM_MEMFD;
         }
     }
-    let root = task_root(task)?;
+    let root = current_root()?;
     let scratch = PATH_SCRATCH.get_ptr_mut(0).ok_or(-1)?;
     // SAFETY: the per-CPU scratch, used by this program alone while it runs.
     let scratch = unsafe { &mut *scratch };

@@ -149,6 +149,10 @@ pub fn offsets_from(raw: &[u8]) -> Result<KernelOffsets, BtfError> {
         dentry_hash_len: member_offset(&btf, "dentry", "d_name")?
             + member_offset(&btf, "qstr", "hash_len")?,
         file_flags: member_offset(&btf, "file", "f_flags")?,
+        task_cred: member_offset(&btf, "task_struct", "cred")?,
+        cred_uid: member_offset(&btf, "cred", "uid")?,
+        cred_gid: member_offset(&btf, "cred", "gid")?,
+        task_comm: member_offset(&btf, "task_struct", "comm")?,
     })
 }
 
