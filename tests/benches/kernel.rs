@@ -22,7 +22,12 @@ use std::{
 
 use sensor::kernel::{KernelConfig, KernelSensor, OpenFilter, counters};
 use sensor_common::DropReason;
-use sensor_tests::{bench_arg, can_load_ebpf, exec_of, floor::Floor, nonce};
+use sensor_tests::{
+    bench_arg, can_load_ebpf, exec_of,
+    floor::Floor,
+    nonce,
+    progtime::{Recording, Snapshot},
+};
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Setup {
@@ -47,12 +52,15 @@ fn open_storm(n: u64) -> f64 {
     n as f64 / start.elapsed().as_secs_f64()
 }
 
-/// Execs /bin/true `n` times with `marker`; returns execs per second.
+/// Execs /bin/true `n` times with `marker`; returns execs per second. Without
+/// cargo's `LD_LIBRARY_PATH`: the dynamic loader would try each of its
+/// directories for libc first, three times the opens of an exec run by hand.
 fn exec_storm(n: u64, marker: &str) -> f64 {
     let start = Instant::now();
     for _ in 0..n {
         let status = Command::new("/bin/true")
             .arg(marker)
+            .env_remove("LD_LIBRARY_PATH")
             .status()
             .expect("true");
         assert!(status.success());
@@ -236,4 +244,57 @@ fn main() {
         );
     }
     println!("execs lost by the sensor: {lost_execs}; ring-full drops: {ring_full}");
+    program_time(opens / 4, execs / 4, connects / 4);
+}
+
+/// What each storm costs inside the programs, per operation, for the sensor and
+/// for the floor's empty programs, from the kernel's run-time statistics. The
+/// statistics add two clock reads to every run, on both sides alike.
+fn program_time(opens: u64, execs: u64, connects: u64) {
+    let _recording = Recording::start().expect("turning on BPF run-time statistics");
+    let machine = Snapshot::take();
+    let mut cost = [[0f64; 2]; STORMS.len()];
+    let mut profile = Vec::new();
+    for (s, setup) in [Setup::Floor, Setup::Sensor].into_iter().enumerate() {
+        let marker = nonce("bench-exec");
+        let floor = (setup == Setup::Floor).then(|| Floor::start().expect("loading the floor"));
+        let sensor = (setup == Setup::Sensor).then(|| start_sensor(marker.clone()));
+        let storms: [(u64, &dyn Fn()); 3] = [
+            (opens, &|| drop(open_storm(opens))),
+            (execs, &|| drop(exec_storm(execs, &marker))),
+            (connects, &|| drop(connect_storm(connects))),
+        ];
+        for (w, (ops, storm)) in storms.into_iter().enumerate() {
+            let before = Snapshot::take();
+            storm();
+            let after = Snapshot::take();
+            let (time, _runs) = after.since(&before, &machine);
+            cost[w][s] = time.as_nanos() as f64 / ops as f64;
+            if setup == Setup::Sensor {
+                profile.push((w, ops, after.by_program(&before, &machine)));
+            }
+        }
+        if let Some(running) = sensor {
+            running.stop.store(true, Ordering::Relaxed);
+            let _ = running.thread.join();
+        }
+        drop(floor);
+    }
+    println!("time inside the programs per operation (BPF run-time statistics):");
+    println!("{:12} {:>12} {:>12}", "storm", "floor ns", "sensor ns");
+    for (w, storm) in STORMS.iter().enumerate() {
+        println!("{storm:12} {:>12.0} {:>12.0}", cost[w][0], cost[w][1]);
+    }
+    println!("where the sensor's time goes, per operation of each storm:");
+    for (w, ops, programs) in profile {
+        for (name, time, runs) in programs.iter().take(5) {
+            println!(
+                "{:12} {name:16} {:>8.2} runs {:>10.0} ns/run {:>10.0} ns/op",
+                STORMS[w],
+                *runs as f64 / ops as f64,
+                time.as_nanos() as f64 / (*runs).max(1) as f64,
+                time.as_nanos() as f64 / ops as f64
+            );
+        }
+    }
 }

@@ -7,6 +7,7 @@
 
 pub mod container;
 pub mod floor;
+pub mod progtime;
 pub mod workload;
 
 use std::time::{Duration, Instant};
