@@ -168,16 +168,22 @@ impl Window {
     /// The `u64` at struct offset `offset` (8-byte aligned, inside the window).
     #[inline(always)]
     pub fn u64_at(&self, offset: u32) -> u64 {
+        self.word(offset).0
+    }
+
+    /// The word holding struct offset `offset`, and the offset's place in it.
+    #[inline(always)]
+    fn word(&self, offset: u32) -> (u64, u32) {
         let rel = offset.wrapping_sub(self.lo);
-        self.words[((rel / 8) & (WINDOW_BYTES / 8 - 1)) as usize]
+        let word = self.words[((rel / 8) & (WINDOW_BYTES / 8 - 1)) as usize];
+        (word, rel & 7)
     }
 
     /// The `u16` at struct offset `offset` (2-byte aligned, inside the window).
     #[inline(always)]
     pub fn u16_at(&self, offset: u32) -> u16 {
-        let rel = offset.wrapping_sub(self.lo);
-        let word = self.words[((rel / 8) & (WINDOW_BYTES / 8 - 1)) as usize];
-        (word >> ((rel & 6) * 8)) as u16
+        let (word, at) = self.word(offset);
+        (word >> ((at & 6) * 8)) as u16
     }
 
     /// The 16 bytes at struct offset `offset` (8-byte aligned, inside the window).
@@ -193,9 +199,8 @@ impl Window {
     /// The `u32` at struct offset `offset` (4-byte aligned, inside the window).
     #[inline(always)]
     pub fn u32_at(&self, offset: u32) -> u32 {
-        let rel = offset.wrapping_sub(self.lo);
-        let word = self.words[((rel / 8) & (WINDOW_BYTES / 8 - 1)) as usize];
-        (word >> ((rel & 4) * 8)) as u32
+        let (word, at) = self.word(offset);
+        (word >> ((at & 4) * 8)) as u32
     }
 }
 

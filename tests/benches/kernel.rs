@@ -259,14 +259,14 @@ fn program_time(opens: u64, execs: u64, connects: u64) {
         let marker = nonce("bench-exec");
         let floor = (setup == Setup::Floor).then(|| Floor::start().expect("loading the floor"));
         let sensor = (setup == Setup::Sensor).then(|| start_sensor(marker.clone()));
-        let storms: [(u64, &dyn Fn()); 3] = [
-            (opens, &|| drop(open_storm(opens))),
-            (execs, &|| drop(exec_storm(execs, &marker))),
-            (connects, &|| drop(connect_storm(connects))),
+        let storms: [(u64, &dyn Fn() -> f64); 3] = [
+            (opens, &|| open_storm(opens)),
+            (execs, &|| exec_storm(execs, &marker)),
+            (connects, &|| connect_storm(connects)),
         ];
         for (w, (ops, storm)) in storms.into_iter().enumerate() {
             let before = Snapshot::take();
-            storm();
+            let _rate = storm();
             let after = Snapshot::take();
             let (time, _runs) = after.since(&before, &machine);
             cost[w][s] = time.as_nanos() as f64 / ops as f64;

@@ -17,6 +17,14 @@ use sensor::{
     kernel::{EventReader, KernelConfig, KernelSensor, WakeupPolicy, preflight},
 };
 
+/// A new directory under the temp dir, by its canonical path (the kernel
+/// reports paths with symlinks resolved).
+pub fn tmp_dir(label: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(nonce(label));
+    std::fs::create_dir_all(&dir).expect("creating a temp dir");
+    dir.canonicalize().expect("a canonical temp dir")
+}
+
 /// Whether the end-to-end tests can run here. When they cannot, prints why; under
 /// CI it panics instead.
 pub fn can_load_ebpf(test: &str) -> bool {

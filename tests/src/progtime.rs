@@ -75,7 +75,7 @@ impl Snapshot {
             .filter(|(_, (_, n))| *n > 0)
             .map(|(name, (t, n))| (name.to_string(), t, n))
             .collect();
-        out.sort_by(|a, b| b.1.cmp(&a.1));
+        out.sort_by_key(|entry| std::cmp::Reverse(entry.1));
         out
     }
 }

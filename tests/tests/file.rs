@@ -11,6 +11,7 @@ use sensor::event::{
 use sensor::kernel::{KernelConfig, WakeupPolicy};
 use sensor_tests::{
     can_load_ebpf, container::Container, nonce, open_of, read_until, start_with, test_config,
+    tmp_dir,
 };
 
 fn opens_only() -> KernelConfig {
@@ -31,12 +32,6 @@ async fn wait_for(reader: &mut sensor::kernel::EventReader, paths: &[&str]) -> V
         paths.iter().all(|p| find(events, p).is_some())
     })
     .await
-}
-
-fn tmp_dir(label: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(nonce(label));
-    std::fs::create_dir_all(&dir).expect("creating a temp dir");
-    dir.canonicalize().expect("a canonical temp dir")
 }
 
 #[tokio::test]

@@ -8,13 +8,7 @@ use std::{ffi::CString, path::Path, time::Duration};
 
 use sensor::event::{EventKind, Open};
 use sensor::kernel::{KernelConfig, OpenFilter, WakeupPolicy};
-use sensor_tests::{can_load_ebpf, nonce, open_of, read_until, start_with, test_config};
-
-fn tmp_dir(label: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(nonce(label));
-    std::fs::create_dir_all(&dir).expect("creating a temp dir");
-    dir.canonicalize().expect("a canonical temp dir")
-}
+use sensor_tests::{can_load_ebpf, open_of, read_until, start_with, test_config, tmp_dir};
 
 fn watching(read: Vec<String>) -> KernelConfig {
     KernelConfig {
