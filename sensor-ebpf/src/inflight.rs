@@ -1,4 +1,4 @@
-//! Per-thread values kept from a syscall's entry to its exit.
+//! Per-thread values kept from a syscall's entry (or a hook inside it) to its exit.
 //!
 //! A thread's entry stays in its map between calls, disarmed, and the next call
 //! overwrites it in place: a map insert (allocating an element, LRU bookkeeping)
@@ -42,15 +42,6 @@ pub fn keep<V: Copy>(map: &LruHashMap<u32, Slot<V>>, value: V) {
     };
     // A full LRU map evicts its oldest entry; the insert itself cannot fail for room.
     let _ = map.insert(tid, slot, 0);
-}
-
-/// The value the current thread kept at its syscall's entry, to amend before
-/// the exit (the cgroup hooks add a connect's address); `None` if none waits.
-#[inline(always)]
-pub fn pending<V: Copy>(map: &LruHashMap<u32, Slot<V>>) -> Option<*mut V> {
-    let slot = map.get_ptr_mut(tid())?;
-    // SAFETY: a valid map value; only this thread uses its own entry.
-    unsafe { ((*slot).armed != 0).then(|| core::ptr::addr_of_mut!((*slot).value)) }
 }
 
 /// Takes the value the current thread kept at its syscall's entry; `None` if

@@ -7,22 +7,26 @@ use aya_ebpf::{
 };
 use sensor_common::{DropReason, EventKind, NetEvent, filters::settings};
 
-use super::socket::fill_from_fd;
+use super::socket::{fill_from_fd, fill_from_sock, sock_of_fd};
 use crate::{
     emit::{count, enabled, fill_header, submit_flags},
     inflight::{self, Slot},
+    kernel::{current_regs, syscall_args},
     maps::{self, EVENTS, NET_ADDRS, NET_PORTS},
 };
 
 /// Tracepoint record offsets: the first argument, and `ret` on exit.
 const ARG0: usize = 16;
 
-/// A connect in flight: set at syscall entry, given its address by the cgroup hook.
+/// A connect or bind in flight: what its cgroup hook saw, for the syscall's exit.
+/// The hook runs only for IPv4 and IPv6 sockets; other connects leave none.
 #[repr(C)]
 #[derive(Clone, Copy)]
 pub struct Pending {
-    fd: i64,
-    /// 0 until a cgroup hook saw an IPv4/IPv6 address (other families never get one).
+    /// The kernel's `struct sock *` the hook ran for. The exit reports the
+    /// entry only for the socket behind its own fd: a hook run outside the
+    /// syscall (an io_uring connect, say) leaves an entry for another socket.
+    sk: u64,
     family: u16,
     protocol: u16,
     port: u16,
@@ -42,88 +46,67 @@ static BINDS: LruHashMap<u32, Slot<Pending>> = LruHashMap::with_max_entries(4096
 #[map]
 static LISTENS: LruHashMap<u32, Slot<i64>> = LruHashMap::with_max_entries(1024, 0);
 
-/// Keeps the socket fd of a connect or bind until its cgroup hook and its exit.
+/// Keeps the address the kernel is about to connect or bind to, and its socket,
+/// until the syscall's exit. No entry program is needed: the exit reads the fd
+/// from the saved registers.
 #[inline(always)]
-fn stash_fd(ctx: &TracePointContext, kind: EventKind, map: &LruHashMap<u32, Slot<Pending>>) -> u32 {
+fn note_address(
+    ctx: &SockAddrContext,
+    kind: EventKind,
+    v6: bool,
+    map: &LruHashMap<u32, Slot<Pending>>,
+) {
     if !enabled(kind) {
-        return 0;
+        return;
     }
-    // SAFETY: offset inside the syscall record, checked at load.
-    let fd: u64 = unsafe { ctx.read_at(ARG0) }.unwrap_or(0);
-    let pending = Pending {
-        fd: fd as i64,
-        family: 0,
-        protocol: 0,
-        port: 0,
+    // SAFETY: the context points at the kernel's bpf_sock_addr for this call.
+    let sa = unsafe { &*ctx.sock_addr };
+    // SAFETY: `sk` is the union's only pointer member, always set for this hook.
+    let sk = unsafe { sa.__bindgen_anon_1.sk } as u64;
+    let mut pending = Pending {
+        sk,
+        family: 2,
+        protocol: sa.protocol as u16,
+        port: u16::from_be(sa.user_port as u16),
         _pad: 0,
         addr: [0; 16],
     };
-    inflight::keep(map, pending);
-    0
-}
-
-/// `syscalls:sys_enter_connect(int fd, struct sockaddr *uservaddr, int addrlen)`.
-#[tracepoint(category = "syscalls", name = "sys_enter_connect")]
-pub fn sys_enter_connect(ctx: TracePointContext) -> u32 {
-    stash_fd(&ctx, EventKind::Connect, &CONNECTS)
-}
-
-/// `syscalls:sys_enter_bind(int fd, struct sockaddr *umyaddr, int addrlen)`.
-#[tracepoint(category = "syscalls", name = "sys_enter_bind")]
-pub fn sys_enter_bind(ctx: TracePointContext) -> u32 {
-    stash_fd(&ctx, EventKind::Bind, &BINDS)
-}
-
-/// The address the kernel is about to connect or bind to, for the pending call.
-#[inline(always)]
-fn note_address(ctx: &SockAddrContext, v6: bool, map: &LruHashMap<u32, Slot<Pending>>) {
-    let Some(pending) = inflight::pending(map) else {
-        return;
-    };
-    // SAFETY: the context points at the kernel's bpf_sock_addr for this call; the
-    // map value is ours until the syscall exits.
-    unsafe {
-        let sa = &*ctx.sock_addr;
-        let pending = &mut *pending;
-        pending.protocol = sa.protocol as u16;
-        pending.port = u16::from_be(sa.user_port as u16);
-        if v6 {
-            pending.family = 10;
-            for (i, word) in sa.user_ip6.iter().enumerate() {
-                pending.addr[i * 4..i * 4 + 4].copy_from_slice(&word.to_ne_bytes());
-            }
-        } else {
-            pending.family = 2;
-            pending.addr[..4].copy_from_slice(&sa.user_ip4.to_ne_bytes());
+    if v6 {
+        pending.family = 10;
+        for (i, word) in sa.user_ip6.iter().enumerate() {
+            pending.addr[i * 4..i * 4 + 4].copy_from_slice(&word.to_ne_bytes());
         }
+    } else {
+        pending.addr[..4].copy_from_slice(&sa.user_ip4.to_ne_bytes());
     }
+    inflight::keep(map, pending);
 }
 
 /// cgroup `connect4`: sees the IPv4 destination; always lets the connect through.
 #[cgroup_sock_addr(connect4)]
 pub fn connect4(ctx: SockAddrContext) -> i32 {
-    note_address(&ctx, false, &CONNECTS);
+    note_address(&ctx, EventKind::Connect, false, &CONNECTS);
     1
 }
 
 /// cgroup `bind4`: sees the IPv4 address asked for; always lets the bind through.
 #[cgroup_sock_addr(bind4)]
 pub fn bind4(ctx: SockAddrContext) -> i32 {
-    note_address(&ctx, false, &BINDS);
+    note_address(&ctx, EventKind::Bind, false, &BINDS);
     1
 }
 
 /// cgroup `bind6`: sees the IPv6 address asked for; always lets the bind through.
 #[cgroup_sock_addr(bind6)]
 pub fn bind6(ctx: SockAddrContext) -> i32 {
-    note_address(&ctx, true, &BINDS);
+    note_address(&ctx, EventKind::Bind, true, &BINDS);
     1
 }
 
 /// cgroup `connect6`: sees the IPv6 destination; always lets the connect through.
 #[cgroup_sock_addr(connect6)]
 pub fn connect6(ctx: SockAddrContext) -> i32 {
-    note_address(&ctx, true, &CONNECTS);
+    note_address(&ctx, EventKind::Connect, true, &CONNECTS);
     1
 }
 
@@ -145,16 +128,13 @@ fn finish(ctx: &TracePointContext, kind: EventKind, map: &LruHashMap<u32, Slot<P
     let Some(pending) = inflight::take(map) else {
         return 0;
     };
-    if pending.family == 0 {
-        // Not an IPv4/IPv6 socket (a Unix socket, say): the hooks never ran.
-        return 0;
-    }
     if !wanted(pending.port, pending.family, &pending.addr) {
         count(kind, DropReason::Filtered);
         return 0;
     }
     // SAFETY: offset inside the syscall record, checked at load.
     let ret: i64 = unsafe { ctx.read_at(ARG0) }.unwrap_or(0);
+    let fd = syscall_args(current_regs())[0] as i64;
     let Some(mut entry) = EVENTS.reserve::<NetEvent>(0) else {
         count(kind, DropReason::RingFull);
         return 1;
@@ -169,7 +149,19 @@ fn finish(ctx: &TracePointContext, kind: EventKind, map: &LruHashMap<u32, Slot<P
     event.remote_addr = [0; 16];
     // What the socket holds now: the local side the kernel bound (also the port
     // it picked for a bind to port 0).
-    let _ = fill_from_fd(pending.fd, event);
+    match sock_of_fd(fd) {
+        Ok(sk) if sk != pending.sk => {
+            // The hook's entry was for another socket: this call never reached it.
+            entry.discard(0);
+            return 0;
+        }
+        Ok(sk) => {
+            let _ = fill_from_sock(sk, event);
+        }
+        // The fd is gone already (closed by another thread): report what the
+        // hook saw.
+        Err(_) => count(kind, DropReason::ReadFailed),
+    }
     event.family = pending.family;
     event.protocol = pending.protocol;
     if kind == EventKind::Connect {

@@ -10,17 +10,29 @@ use crate::{
 const AF_INET: u16 = 2;
 const AF_INET6: u16 = 10;
 
-/// Fills family, protocol, ports and addresses of `event` from the socket behind
-/// the current task's `fd`. Only IPv4 and IPv6 sockets qualify. The IPv4
-/// addresses, the ports and the family open `struct sock_common`, and the two
-/// IPv6 addresses lie side by side: each group is one read where the layout
-/// allows.
+/// The `struct sock *` behind the current task's `fd`, if it is a socket's.
 #[inline(always)]
-pub fn fill_from_fd(fd: i64, event: &mut NetEvent) -> Result<(), i32> {
+pub fn sock_of_fd(fd: i64) -> Result<u64, i32> {
     let o = maps::offsets();
     let file = file_of_fd(fd)?;
     let socket: u64 = read_at(file, o.file_private_data)?;
-    let sk: u64 = read_at(socket, o.socket_sk)?;
+    read_at(socket, o.socket_sk)
+}
+
+/// Fills family, protocol, ports and addresses of `event` from the socket behind
+/// the current task's `fd`. Only IPv4 and IPv6 sockets qualify.
+#[inline(always)]
+pub fn fill_from_fd(fd: i64, event: &mut NetEvent) -> Result<(), i32> {
+    fill_from_sock(sock_of_fd(fd)?, event)
+}
+
+/// Fills family, protocol, ports and addresses of `event` from the socket `sk`.
+/// Only IPv4 and IPv6 sockets qualify. The IPv4 addresses, the ports and the
+/// family open `struct sock_common`, and the two IPv6 addresses lie side by
+/// side: each group is one read where the layout allows.
+#[inline(always)]
+pub fn fill_from_sock(sk: u64, event: &mut NetEvent) -> Result<(), i32> {
+    let o = maps::offsets();
     let v4 = [
         o.skc_daddr,
         o.skc_rcv_saddr,

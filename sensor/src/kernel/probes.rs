@@ -92,7 +92,6 @@ pub const PROBES: &[Probe] = &[
     open_exit("sys_exit_openat", true),
     open_exit("sys_exit_openat2", false),
     open_exit("sys_exit_creat", false),
-    syscall_probe("sys_enter_connect", &[("fd", 16)], true, NET),
     syscall_probe("sys_exit_connect", &[("ret", 16)], true, NET),
     Probe {
         program: "connect4",
@@ -106,7 +105,6 @@ pub const PROBES: &[Probe] = &[
         required: true,
         without: NET,
     },
-    syscall_probe("sys_enter_bind", &[("fd", 16)], true, NET),
     syscall_probe("sys_exit_bind", &[("ret", 16)], true, NET),
     Probe {
         program: "bind4",
