@@ -14,7 +14,7 @@ use sensor_common::{
 };
 
 use crate::{
-    kernel,
+    kernel::Current,
     maps::{self, COUNTERS, EVENTS, KINDS, SCOPE_CGROUPS},
 };
 
@@ -54,12 +54,12 @@ pub fn count(kind: EventKind, reason: DropReason) {
     }
 }
 
-/// Fills the common header from the current task. Ids, credentials and `comm`
+/// Fills the common header from the current task, `task`. Ids, credentials and `comm`
 /// are loads through the task's BTF pointer (what the `get_current_*` helpers
 /// read, without a helper call each).
 #[inline(always)]
-pub fn fill_header(header: &mut EventHeader, kind: EventKind) {
-    let current = kernel::current_ids();
+pub fn fill_header(header: &mut EventHeader, kind: EventKind, task: Current) {
+    let current = task.ids();
     header.kind = kind as u32;
     header.flags = 0;
     // SAFETY: these helpers have no preconditions.
@@ -72,7 +72,7 @@ pub fn fill_header(header: &mut EventHeader, kind: EventKind) {
     header._pad = 0;
     header.comm = current.comm;
     // Only the idle task has no parent with a tgid; a 0 means the read failed.
-    header.ppid = kernel::parent_tgid();
+    header.ppid = task.parent_tgid();
     if header.ppid == 0 && header.tgid != 0 {
         header.flags |= flags::PPID_UNREADABLE;
         count(kind, DropReason::ReadFailed);

@@ -39,40 +39,12 @@ pub unsafe fn btf_load<T: Copy>(base: *const u8, offset: u32) -> T {
     unsafe { core::ptr::read_volatile(base.add(offset as usize).cast()) }
 }
 
-/// The `struct file *` behind file descriptor `fd` of the current task, reached
-/// through BTF pointers: one helper call (the fd array holds plain pointers)
-/// where reads through `bpf_probe_read_kernel` need four.
-#[inline(always)]
-pub fn file_of_fd(fd: i64) -> Result<u64, i32> {
-    // SAFETY: the helper has no preconditions; its result is a BTF task pointer,
-    // and each load below is at a member's offset with the member's type.
-    unsafe {
-        let task = bpf_get_current_task_btf() as *const u8;
-        let files: *const u8 = btf_load(task, maps::offset(|o| &o.task_files));
-        let fdt: *const u8 = btf_load(files, maps::offset(|o| &o.files_fdt));
-        let max_fds: u32 = btf_load(fdt, maps::offset(|o| &o.fdt_max_fds));
-        let fds: u64 = btf_load(fdt, maps::offset(|o| &o.fdt_fd));
-        if fd < 0 || fd >= max_fds as i64 {
-            return Err(-1);
-        }
-        read_at(fds, (fd as u32) * 8)
-    }
-}
-
-/// The `struct path` (mount, dentry) at `offset` in the current task's
-/// `fs_struct` (its root or its working directory), reached through BTF
-/// pointers with no helper call; zeros where the task has none.
-#[inline(always)]
-pub fn current_fs_path(offset: u32) -> (u64, u64) {
-    // SAFETY: as in `file_of_fd`.
-    unsafe {
-        let task = bpf_get_current_task_btf() as *const u8;
-        let fs: *const u8 = btf_load(task, maps::offset(|o| &o.task_fs));
-        let mnt: u64 = btf_load(fs, offset + maps::offset(|o| &o.path_mnt));
-        let dentry: u64 = btf_load(fs, offset + maps::offset(|o| &o.path_dentry));
-        (mnt, dentry)
-    }
-}
+/// The current task as the BTF pointer `bpf_get_current_task_btf` gives: its
+/// members, and the structs they point to, are plain loads (see [`btf_load`]).
+/// That helper is a real call, so a program fetches the task once and passes it
+/// down.
+#[derive(Clone, Copy)]
+pub struct Current(*const u8);
 
 /// The current task's ids, credentials and name, as the header reports them.
 pub struct Ids {
@@ -88,37 +60,84 @@ pub struct Ids {
     pub comm: [u8; 16],
 }
 
-/// The current task's [`Ids`], through BTF pointers with no helper call.
-#[inline(always)]
-pub fn current_ids() -> Ids {
-    // SAFETY: as in `file_of_fd`; `comm` is read as the two words of its array.
-    unsafe {
-        let task = bpf_get_current_task_btf() as *const u8;
-        let cred: *const u8 = btf_load(task, maps::offset(|o| &o.task_cred));
-        let comm_at = maps::offset(|o| &o.task_comm);
-        let (lo, hi): (u64, u64) = (btf_load(task, comm_at), btf_load(task, comm_at + 8));
-        let mut comm = [0u8; 16];
-        comm[..8].copy_from_slice(&lo.to_ne_bytes());
-        comm[8..].copy_from_slice(&hi.to_ne_bytes());
-        Ids {
-            tgid: btf_load::<i32>(task, maps::offset(|o| &o.task_tgid)) as u32,
-            tid: btf_load::<i32>(task, maps::offset(|o| &o.task_pid)) as u32,
-            uid: btf_load(cred, maps::offset(|o| &o.cred_uid)),
-            gid: btf_load(cred, maps::offset(|o| &o.cred_gid)),
-            comm,
+// SAFETY (for every block below): `self.0` is the BTF task pointer, and each
+// load is at a member's offset with the member's type, which the verifier checks.
+impl Current {
+    /// The current task.
+    #[inline(always)]
+    pub fn get() -> Self {
+        // SAFETY: the helper has no preconditions.
+        Self(unsafe { bpf_get_current_task_btf() } as *const u8)
+    }
+
+    /// The `struct file *` behind the task's file descriptor `fd`: one helper
+    /// call (the fd array holds plain pointers) where reads through
+    /// `bpf_probe_read_kernel` need four.
+    #[inline(always)]
+    pub fn file_of_fd(self, fd: i64) -> Result<u64, i32> {
+        // SAFETY: see above the impl.
+        unsafe {
+            let files: *const u8 = btf_load(self.0, maps::offset(|o| &o.task_files));
+            let fdt: *const u8 = btf_load(files, maps::offset(|o| &o.files_fdt));
+            let max_fds: u32 = btf_load(fdt, maps::offset(|o| &o.fdt_max_fds));
+            let fds: u64 = btf_load(fdt, maps::offset(|o| &o.fdt_fd));
+            if fd < 0 || fd >= max_fds as i64 {
+                return Err(-1);
+            }
+            read_at(fds, (fd as u32) * 8)
         }
     }
-}
 
-/// `current->real_parent->tgid`, through BTF pointers with no helper call; 0 for
-/// a task whose parent cannot be read.
-#[inline(always)]
-pub fn parent_tgid() -> u32 {
-    // SAFETY: as in `file_of_fd`.
-    unsafe {
-        let task = bpf_get_current_task_btf() as *const u8;
-        let parent: *const u8 = btf_load(task, maps::offset(|o| &o.task_real_parent));
-        btf_load::<i32>(parent, maps::offset(|o| &o.task_tgid)) as u32
+    /// The `struct path` (mount, dentry) at `offset` in the task's `fs_struct`
+    /// (its root or its working directory); zeros where the task has none.
+    #[inline(always)]
+    pub fn fs_path(self, offset: u32) -> (u64, u64) {
+        // SAFETY: see above the impl.
+        unsafe {
+            let fs: *const u8 = btf_load(self.0, maps::offset(|o| &o.task_fs));
+            let mnt: u64 = btf_load(fs, offset + maps::offset(|o| &o.path_mnt));
+            let dentry: u64 = btf_load(fs, offset + maps::offset(|o| &o.path_dentry));
+            (mnt, dentry)
+        }
+    }
+
+    /// The task's [`Ids`].
+    #[inline(always)]
+    pub fn ids(self) -> Ids {
+        // SAFETY: see above the impl; `comm` is read as the two words of its array.
+        unsafe {
+            let cred: *const u8 = btf_load(self.0, maps::offset(|o| &o.task_cred));
+            let comm_at = maps::offset(|o| &o.task_comm);
+            let (lo, hi): (u64, u64) = (btf_load(self.0, comm_at), btf_load(self.0, comm_at + 8));
+            let mut comm = [0u8; 16];
+            comm[..8].copy_from_slice(&lo.to_ne_bytes());
+            comm[8..].copy_from_slice(&hi.to_ne_bytes());
+            Ids {
+                tgid: btf_load::<i32>(self.0, maps::offset(|o| &o.task_tgid)) as u32,
+                tid: btf_load::<i32>(self.0, maps::offset(|o| &o.task_pid)) as u32,
+                uid: btf_load(cred, maps::offset(|o| &o.cred_uid)),
+                gid: btf_load(cred, maps::offset(|o| &o.cred_gid)),
+                comm,
+            }
+        }
+    }
+
+    /// `real_parent->tgid`; 0 where the parent cannot be read.
+    #[inline(always)]
+    pub fn parent_tgid(self) -> u32 {
+        // SAFETY: see above the impl.
+        unsafe {
+            let parent: *const u8 = btf_load(self.0, maps::offset(|o| &o.task_real_parent));
+            btf_load::<i32>(parent, maps::offset(|o| &o.task_tgid)) as u32
+        }
+    }
+
+    /// The task's saved user registers (`struct pt_regs *`): at a syscall's exit
+    /// they still hold the arguments it was called with.
+    #[inline(always)]
+    pub fn regs(self) -> u64 {
+        // SAFETY: the helper takes a BTF task pointer.
+        unsafe { bpf_task_pt_regs(self.0 as *mut _) as u64 }
     }
 }
 
@@ -202,14 +221,6 @@ impl Window {
         let (word, at) = self.word(offset);
         (word >> ((at & 4) * 8)) as u32
     }
-}
-
-/// The current task's saved user registers (`struct pt_regs *`): at a syscall's
-/// exit they still hold the arguments it was called with.
-#[inline(always)]
-pub fn current_regs() -> u64 {
-    // SAFETY: the helpers take the current task, which is always valid.
-    unsafe { bpf_task_pt_regs(bpf_get_current_task_btf()) as u64 }
 }
 
 /// The first four arguments of the current syscall, from the saved registers

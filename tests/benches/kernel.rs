@@ -162,6 +162,37 @@ fn start_sensor(marker: String) -> Running {
     }
 }
 
+/// What a setup attached: the floor's empty programs, or the sensor and its reader.
+struct Attached {
+    floor: Option<Floor>,
+    sensor: Option<Running>,
+}
+
+impl Setup {
+    /// Attaches this setup's programs; the sensor counts execs marked `marker`.
+    fn attach(self, marker: &str) -> Attached {
+        Attached {
+            floor: (self == Setup::Floor).then(|| Floor::start().expect("loading the floor")),
+            sensor: (self == Setup::Sensor).then(|| start_sensor(marker.to_string())),
+        }
+    }
+}
+
+impl Attached {
+    /// Detaches; for the sensor, its ring-full drops and the marked execs it saw.
+    fn detach(self) -> Option<(u64, u64)> {
+        let seen = self.sensor.map(|running| {
+            // Let the reader's timer pick up the tail before stopping it.
+            std::thread::sleep(Duration::from_millis(300));
+            running.stop.store(true, Ordering::Relaxed);
+            let ring_full = running.thread.join().expect("the reader thread");
+            (ring_full, running.execs.load(Ordering::Relaxed))
+        });
+        drop(self.floor);
+        seen
+    }
+}
+
 fn median(values: &mut [f64]) -> f64 {
     values.sort_by(f64::total_cmp);
     values[values.len() / 2]
@@ -185,22 +216,16 @@ fn main() {
     for run in 0..runs {
         for (s, setup) in SETUPS.iter().enumerate() {
             let marker = nonce("bench-exec");
-            let floor =
-                (*setup == Setup::Floor).then(|| Floor::start().expect("loading the floor"));
-            let sensor = (*setup == Setup::Sensor).then(|| start_sensor(marker.clone()));
+            let attached = setup.attach(&marker);
             let measured = [
                 open_storm(opens),
                 exec_storm(execs, &marker),
                 connect_storm(connects),
             ];
-            if let Some(running) = sensor {
-                // Let the reader's timer pick up the tail before stopping it.
-                std::thread::sleep(Duration::from_millis(300));
-                running.stop.store(true, Ordering::Relaxed);
-                ring_full += running.thread.join().expect("the reader thread");
-                lost_execs += execs - running.execs.load(Ordering::Relaxed).min(execs);
+            if let Some((full, seen)) = attached.detach() {
+                ring_full += full;
+                lost_execs += execs - seen.min(execs);
             }
-            drop(floor);
             for (w, rate) in measured.into_iter().enumerate() {
                 rates[w][s].push(rate);
             }
@@ -257,8 +282,7 @@ fn program_time(opens: u64, execs: u64, connects: u64) {
     let mut profile = Vec::new();
     for (s, setup) in [Setup::Floor, Setup::Sensor].into_iter().enumerate() {
         let marker = nonce("bench-exec");
-        let floor = (setup == Setup::Floor).then(|| Floor::start().expect("loading the floor"));
-        let sensor = (setup == Setup::Sensor).then(|| start_sensor(marker.clone()));
+        let attached = setup.attach(&marker);
         let storms: [(u64, &dyn Fn() -> f64); 3] = [
             (opens, &|| open_storm(opens)),
             (execs, &|| exec_storm(execs, &marker)),
@@ -274,11 +298,7 @@ fn program_time(opens: u64, execs: u64, connects: u64) {
                 profile.push((w, ops, after.by_program(&before, &machine)));
             }
         }
-        if let Some(running) = sensor {
-            running.stop.store(true, Ordering::Relaxed);
-            let _ = running.thread.join();
-        }
-        drop(floor);
+        let _ = attached.detach();
     }
     println!("time inside the programs per operation (BPF run-time statistics):");
     println!("{:12} {:>12} {:>12}", "storm", "floor ns", "sensor ns");

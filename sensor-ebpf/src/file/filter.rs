@@ -40,7 +40,6 @@ pub fn watched_access(path: *const u8, len: usize) -> u32 {
     // SAFETY: the per-CPU key, used by this program alone while it runs.
     let key = unsafe { &mut *key };
     let n = if len < PREFIX_MAX { len } else { PREFIX_MAX };
-    key.prefix_len = (n * 8) as u32;
     // SAFETY: the size is masked below the key's data size; the helper checks the source.
     unsafe {
         bpf_probe_read_kernel(
@@ -49,6 +48,14 @@ pub fn watched_access(path: *const u8, len: usize) -> u32 {
             path.cast(),
         )
     };
+    access_at(key, n)
+}
+
+/// The access bits of the longest watched prefix of the first `len` bytes of
+/// `key`'s data.
+#[inline(always)]
+fn access_at(key: &mut Key<[u8; PREFIX_KEY_LEN]>, len: usize) -> u32 {
+    key.prefix_len = (len * 8) as u32;
     OPEN_PREFIXES.get(&*key).copied().unwrap_or(0)
 }
 
@@ -74,9 +81,7 @@ pub fn absolute_user_path_access(filename: u64) -> Option<u32> {
         return None;
     }
     // n counts the NUL; a full key holds PREFIX_MAX path bytes.
-    let len = (n as usize - 1).min(PREFIX_MAX);
-    key.prefix_len = (len * 8) as u32;
-    Some(OPEN_PREFIXES.get(&*key).copied().unwrap_or(0))
+    Some(access_at(key, (n as usize - 1).min(PREFIX_MAX)))
 }
 
 /// The access bits an open with these flags needs watched to be reported.

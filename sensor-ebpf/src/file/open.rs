@@ -22,14 +22,12 @@ use sensor_common::{
 
 use super::{
     filter,
-    path::{
-        END, PATH_SCRATCH, PathScratch, VfsPath, as_given, current_root, path_in, read_path, walk,
-    },
+    path::{END, PATH_SCRATCH, PathScratch, VfsPath, as_given, path_in, read_path, root_of, walk},
     verdict::{self, Identity, VerdictKey},
 };
 use crate::{
     emit::{count, enabled, fill_header, output},
-    kernel::{Window, current_regs, file_of_fd, read_at, syscall_args},
+    kernel::{Current, Window, read_at, syscall_args},
     maps,
 };
 
@@ -71,9 +69,9 @@ fn field<T: Copy>(ctx: &TracePointContext, offset: usize) -> T {
 /// The arguments of the open-family syscall `nr` from the saved registers, or
 /// `None` for a number that is not one of them.
 #[inline(always)]
-fn open_args(nr: i32) -> Option<OpenArgs> {
+fn open_args(task: Current, nr: i32) -> Option<OpenArgs> {
     let nrs = maps::open_nrs();
-    let regs = syscall_args(current_regs());
+    let regs = syscall_args(task.regs());
     let arg = |n: usize| regs[n & 3];
     let args = if nr == nrs[open_syscall::OPENAT as usize] {
         // openat(int dfd, const char *filename, int flags, umode_t mode)
@@ -144,13 +142,14 @@ pub fn sys_exit_open_family(ctx: TracePointContext) -> u32 {
 struct Opened {
     at: VfsPath,
     root: VfsPath,
-    inode: u64,
+    /// The dentry's identity (its inode gives the event's inode mode); zero if
+    /// it could not be read.
+    id: Identity,
     /// The opened file's `f_flags`: its access mode judges the open.
     file_flags: u32,
-    /// Whether to remember this walk's verdict, under `key`, `id`, `generation`.
+    /// Whether to remember this walk's verdict, under `key` and `generation`.
     remember: bool,
     key: VerdictKey,
-    id: Identity,
     generation: u64,
 }
 
@@ -169,8 +168,8 @@ enum Judged {
 /// one. The access comes from the opened file's `f_flags`, so this costs no read
 /// of the syscall's arguments.
 #[inline(always)]
-fn judge(fd: i64, filtering: bool, opened: &mut Opened) -> Judged {
-    let Ok(file) = file_of_fd(fd) else {
+fn judge(task: Current, fd: i64, filtering: bool, opened: &mut Opened) -> Judged {
+    let Ok(file) = task.file_of_fd(fd) else {
         return Judged::Unreadable;
     };
     // Offsets one at a time: this path runs for every open, and copying the
@@ -191,7 +190,7 @@ fn judge(fd: i64, filtering: bool, opened: &mut Opened) -> Judged {
             _ => return Judged::Unreadable,
         },
     };
-    let Ok(root) = current_root() else {
+    let Ok(root) = root_of(task) else {
         return Judged::Unreadable;
     };
     opened.at = at;
@@ -200,7 +199,7 @@ fn judge(fd: i64, filtering: bool, opened: &mut Opened) -> Judged {
     let Ok(id) = verdict::identity(at.dentry) else {
         return Judged::Walk;
     };
-    opened.inode = id.inode;
+    opened.id = id;
     if filtering {
         let key = verdict::key(at, root);
         match verdict::lookup(&key, &id) {
@@ -209,7 +208,6 @@ fn judge(fd: i64, filtering: bool, opened: &mut Opened) -> Judged {
             None => {
                 opened.remember = true;
                 opened.key = key;
-                opened.id = id;
                 opened.generation = verdict::generation();
             }
         }
@@ -221,11 +219,12 @@ fn judge(fd: i64, filtering: bool, opened: &mut Opened) -> Judged {
 fn try_exit(ctx: &TracePointContext) -> Result<(), i32> {
     let ret: i64 = field(ctx, RET);
     let filtering = filter::filtering();
+    let task = Current::get();
     // A successful open of a file judged before is decided here, without a walk
     // or a read of the arguments; otherwise this walk's verdict is remembered.
     let mut opened = Opened::default();
     let judged = if ret >= 0 {
-        judge(ret, filtering, &mut opened)
+        judge(task, ret, filtering, &mut opened)
     } else {
         Judged::Unreadable
     };
@@ -235,7 +234,7 @@ fn try_exit(ctx: &TracePointContext) -> Result<(), i32> {
     }
     let walkable = judged == Judged::Walk;
     let nr: i32 = field(ctx, SYSCALL_NR);
-    let Some(args) = open_args(nr) else {
+    let Some(args) = open_args(task, nr) else {
         count(EventKind::Open, DropReason::ReadFailed);
         return Ok(());
     };
@@ -275,6 +274,7 @@ fn try_exit(ctx: &TracePointContext) -> Result<(), i32> {
         event.path_source = path_source::AS_GIVEN;
         as_given(
             scratch,
+            task,
             args.dfd,
             args.filename,
             EventKind::Open,
@@ -303,7 +303,7 @@ fn try_exit(ctx: &TracePointContext) -> Result<(), i32> {
         count(EventKind::Open, DropReason::Truncated);
     }
     let path_flags = event.header.flags;
-    fill_header(&mut event.header, EventKind::Open);
+    fill_header(&mut event.header, EventKind::Open, task);
     event.header.flags |= path_flags;
     event.path_len = len as u32;
     // SAFETY: source offset masked inside the scratch buffer's first two thirds,
@@ -328,7 +328,7 @@ fn opened_path(
         return (END, END);
     };
     let o = maps::offsets();
-    event.inode_mode = u32::from(read_at::<u16>(opened.inode, o.inode_mode).unwrap_or(0));
+    event.inode_mode = u32::from(read_at::<u16>(opened.id.inode, o.inode_mode).unwrap_or(0));
     let walked = walk(scratch, opened.at, opened.root);
     event.header.flags |= walked.flags;
     (walked.start, END)

@@ -19,6 +19,7 @@ use super::path::{AT_FDCWD, PATH_SCRATCH, PathScratch, as_given, fd_path};
 use crate::{
     emit::{enabled, fill_header, output},
     inflight::{self, Slot},
+    kernel::Current,
 };
 
 /// A file operation in flight, between its entry and exit.
@@ -246,7 +247,8 @@ fn try_exit(ctx: &TracePointContext, pending: &Pending) -> Result<(), i32> {
     // SAFETY: per-CPU map values, used by this program alone while it runs.
     let (scratch, record) = unsafe { (&mut *scratch, &mut *record) };
     let event = &mut record.event;
-    fill_header(&mut event.header, kind);
+    let task = Current::get();
+    fill_header(&mut event.header, kind, task);
     // SAFETY: `ret` sits at offset 16 of every syscall exit record.
     event.result = unsafe { ctx.read_at::<i64>(16) }.unwrap_or(0);
     event.op = pending.op;
@@ -255,10 +257,17 @@ fn try_exit(ctx: &TracePointContext, pending: &Pending) -> Result<(), i32> {
     event.fstype_len = 0;
 
     let (start, end) = if pending.op == op::FCHMOD {
-        fd_path(scratch, pending.dfd as i64, kind, &mut event.header.flags)
+        fd_path(
+            scratch,
+            task,
+            pending.dfd as i64,
+            kind,
+            &mut event.header.flags,
+        )
     } else {
         as_given(
             scratch,
+            task,
             pending.dfd,
             pending.path,
             kind,
@@ -275,6 +284,7 @@ fn try_exit(ctx: &TracePointContext, pending: &Pending) -> Result<(), i32> {
     } else {
         let (start, end) = as_given(
             scratch,
+            task,
             pending.dfd2,
             pending.path2,
             kind,

@@ -16,7 +16,7 @@ use sensor_common::{
 
 use crate::{
     emit::count,
-    kernel::{Window, current_fs_path, file_of_fd, read_at},
+    kernel::{Current, Window, read_at},
     maps,
 };
 
@@ -75,21 +75,21 @@ pub fn path_in(window: &Window, offset: u32) -> VfsPath {
     }
 }
 
-/// The current task's root, where path walks stop.
+/// The task's root, where path walks stop.
 #[inline(always)]
-pub fn current_root() -> Result<VfsPath, i32> {
-    fs_path(maps::offset(|o| &o.fs_root))
+pub fn root_of(task: Current) -> Result<VfsPath, i32> {
+    fs_path(task, maps::offset(|o| &o.fs_root))
 }
 
-/// The current task's working directory.
+/// The task's working directory.
 #[inline(always)]
-pub fn current_pwd() -> Result<VfsPath, i32> {
-    fs_path(maps::offset(|o| &o.fs_pwd))
+pub fn pwd_of(task: Current) -> Result<VfsPath, i32> {
+    fs_path(task, maps::offset(|o| &o.fs_pwd))
 }
 
 #[inline(always)]
-fn fs_path(offset: u32) -> Result<VfsPath, i32> {
-    match current_fs_path(offset) {
+fn fs_path(task: Current, offset: u32) -> Result<VfsPath, i32> {
+    match task.fs_path(offset) {
         (0, _) | (_, 0) => Err(-1),
         (mnt, dentry) => Ok(VfsPath { mnt, dentry }),
     }
@@ -201,6 +201,7 @@ pub const AT_FDCWD: i32 = -100;
 #[inline(always)]
 pub fn as_given(
     scratch: &mut PathScratch,
+    task: Current,
     dfd: i32,
     filename: u64,
     kind: EventKind,
@@ -225,11 +226,11 @@ pub fn as_given(
         return (END + 1, end);
     }
     let dir = if dfd == AT_FDCWD {
-        current_pwd()
+        pwd_of(task)
     } else {
-        file_path(dfd as i64)
+        file_path(task, dfd as i64)
     };
-    let (Ok(dir), Ok(root)) = (dir, current_root()) else {
+    let (Ok(dir), Ok(root)) = (dir, root_of(task)) else {
         *header_flags |= flags::PATH_INCOMPLETE;
         count(kind, DropReason::ReadFailed);
         return (END + 1, end);
@@ -251,11 +252,12 @@ pub fn as_given(
 #[inline(always)]
 pub fn fd_path(
     scratch: &mut PathScratch,
+    task: Current,
     fd: i64,
     kind: EventKind,
     header_flags: &mut u32,
 ) -> (usize, usize) {
-    let (Ok(at), Ok(root)) = (file_path(fd), current_root()) else {
+    let (Ok(at), Ok(root)) = (file_path(task, fd), root_of(task)) else {
         *header_flags |= flags::PATH_INCOMPLETE;
         count(kind, DropReason::ReadFailed);
         return (END, END);
@@ -265,8 +267,9 @@ pub fn fd_path(
     (walked.start, END)
 }
 
-/// The `struct path` of the file behind the current task's `fd`.
+/// The `struct path` of the file behind the task's `fd`.
 #[inline(always)]
-pub fn file_path(fd: i64) -> Result<VfsPath, i32> {
-    file_of_fd(fd).and_then(|file| read_path(file, maps::offset(|o| &o.file_f_path)))
+pub fn file_path(task: Current, fd: i64) -> Result<VfsPath, i32> {
+    task.file_of_fd(fd)
+        .and_then(|file| read_path(file, maps::offset(|o| &o.file_f_path)))
 }

@@ -11,7 +11,7 @@ use super::socket::{fill_from_fd, fill_from_sock, sock_of_fd};
 use crate::{
     emit::{count, enabled, fill_header, submit_flags},
     inflight::{self, Slot},
-    kernel::{current_regs, syscall_args},
+    kernel::{Current, syscall_args},
     maps::{self, EVENTS, NET_ADDRS, NET_PORTS},
 };
 
@@ -134,14 +134,15 @@ fn finish(ctx: &TracePointContext, kind: EventKind, map: &LruHashMap<u32, Slot<P
     }
     // SAFETY: offset inside the syscall record, checked at load.
     let ret: i64 = unsafe { ctx.read_at(ARG0) }.unwrap_or(0);
-    let fd = syscall_args(current_regs())[0] as i64;
+    let task = Current::get();
+    let fd = syscall_args(task.regs())[0] as i64;
     let Some(mut entry) = EVENTS.reserve::<NetEvent>(0) else {
         count(kind, DropReason::RingFull);
         return 1;
     };
     // SAFETY: the reservation is sized for a NetEvent, written in full below.
     let event = unsafe { &mut *entry.as_mut_ptr() };
-    fill_header(&mut event.header, kind);
+    fill_header(&mut event.header, kind, task);
     event.result = ret;
     event.local_port = 0;
     event.local_addr = [0; 16];
@@ -149,7 +150,7 @@ fn finish(ctx: &TracePointContext, kind: EventKind, map: &LruHashMap<u32, Slot<P
     event.remote_addr = [0; 16];
     // What the socket holds now: the local side the kernel bound (also the port
     // it picked for a bind to port 0).
-    match sock_of_fd(fd) {
+    match sock_of_fd(task, fd) {
         Ok(sk) if sk != pending.sk => {
             // The hook's entry was for another socket: this call never reached it.
             entry.discard(0);
@@ -211,13 +212,14 @@ fn emit_socket(kind: EventKind, fd: i64, ret: i64) -> u32 {
     };
     // SAFETY: the reservation is sized for a NetEvent, written in full below.
     let event = unsafe { &mut *entry.as_mut_ptr() };
-    fill_header(&mut event.header, kind);
+    let task = Current::get();
+    fill_header(&mut event.header, kind, task);
     event.result = ret;
     event.local_addr = [0; 16];
     event.remote_addr = [0; 16];
     event.local_port = 0;
     event.remote_port = 0;
-    if fill_from_fd(fd, event).is_err() {
+    if fill_from_fd(task, fd, event).is_err() {
         // Not an IPv4/IPv6 socket: not a network event.
         entry.discard(0);
         return 0;

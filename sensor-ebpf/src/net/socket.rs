@@ -3,27 +3,27 @@
 use sensor_common::NetEvent;
 
 use crate::{
-    kernel::{Window, file_of_fd, read_at},
+    kernel::{Current, Window, read_at},
     maps,
 };
 
 const AF_INET: u16 = 2;
 const AF_INET6: u16 = 10;
 
-/// The `struct sock *` behind the current task's `fd`, if it is a socket's.
+/// The `struct sock *` behind the task's `fd`, if it is a socket's.
 #[inline(always)]
-pub fn sock_of_fd(fd: i64) -> Result<u64, i32> {
+pub fn sock_of_fd(task: Current, fd: i64) -> Result<u64, i32> {
     let o = maps::offsets();
-    let file = file_of_fd(fd)?;
+    let file = task.file_of_fd(fd)?;
     let socket: u64 = read_at(file, o.file_private_data)?;
     read_at(socket, o.socket_sk)
 }
 
 /// Fills family, protocol, ports and addresses of `event` from the socket behind
-/// the current task's `fd`. Only IPv4 and IPv6 sockets qualify.
+/// the task's `fd`. Only IPv4 and IPv6 sockets qualify.
 #[inline(always)]
-pub fn fill_from_fd(fd: i64, event: &mut NetEvent) -> Result<(), i32> {
-    fill_from_sock(sock_of_fd(fd)?, event)
+pub fn fill_from_fd(task: Current, fd: i64, event: &mut NetEvent) -> Result<(), i32> {
+    fill_from_sock(sock_of_fd(task, fd)?, event)
 }
 
 /// Fills family, protocol, ports and addresses of `event` from the socket `sk`.

@@ -17,6 +17,7 @@ use sensor_common::{
 use crate::{
     emit::{count, enabled, fill_header, submit_flags},
     inflight::{self, Slot},
+    kernel::Current,
     maps::{self, EVENTS},
 };
 
@@ -84,7 +85,7 @@ fn exit(ctx: &TracePointContext) -> u32 {
     };
     // SAFETY: the reservation is sized for a SyscallEvent, written in full below.
     let event = unsafe { &mut *entry.as_mut_ptr() };
-    fill_header(&mut event.header, kind);
+    fill_header(&mut event.header, kind, Current::get());
     // SAFETY: `ret` sits at offset 16 of every syscall exit record.
     event.result = unsafe { ctx.read_at::<i64>(16) }.unwrap_or(0);
     event.syscall = pending.syscall;

@@ -23,7 +23,7 @@ use sensor_common::{
 
 use crate::{
     emit::{count, enabled, fill_header, submit_flags},
-    file::path::{END, PATH_SCRATCH, current_root, read_path, walk},
+    file::path::{END, PATH_SCRATCH, read_path, root_of, walk},
     kernel,
     maps::{self, EVENTS, EXECVEAT_INFLIGHT},
 };
@@ -62,7 +62,8 @@ fn try_sched_process_exec(ctx: &TracePointContext) -> Result<(), i32> {
     // SAFETY: the reservation is sized for an ExecEvent, and each field is written
     // below before the record is submitted.
     let event = unsafe { &mut *entry.as_mut_ptr() };
-    fill_header(&mut event.header, EventKind::Exec);
+    let task = kernel::Current::get();
+    fill_header(&mut event.header, EventKind::Exec, task);
 
     // SAFETY: offsets inside the tracepoint record, checked against its format.
     let old_pid: i32 = unsafe { ctx.read_at(SCHED_EXEC_OLD_PID) }.unwrap_or(0);
@@ -71,7 +72,7 @@ fn try_sched_process_exec(ctx: &TracePointContext) -> Result<(), i32> {
         let _ = EXECVEAT_INFLIGHT.remove(old_pid as u32);
     }
 
-    if exe_path(event).is_err() {
+    if exe_path(event, task).is_err() {
         event.header.flags |= flags::EXEPATH_AS_GIVEN;
         read_filename(ctx, event);
     }
@@ -84,7 +85,7 @@ fn try_sched_process_exec(ctx: &TracePointContext) -> Result<(), i32> {
 /// flags a fileless executable. Fails, leaving the event as it was, when the walk
 /// cannot give a whole path.
 #[inline(always)]
-fn exe_path(event: &mut ExecEvent) -> Result<(), i32> {
+fn exe_path(event: &mut ExecEvent, current: kernel::Current) -> Result<(), i32> {
     let o = maps::offsets();
     let task = kernel::current_task();
     let mm: u64 = kernel::read_at(task, o.task_mm)?;
@@ -99,7 +100,7 @@ fn exe_path(event: &mut ExecEvent) -> Result<(), i32> {
             event.header.flags |= flags::EXE_FROM_MEMFD;
         }
     }
-    let root = current_root()?;
+    let root = root_of(current)?;
     let scratch = PATH_SCRATCH.get_ptr_mut(0).ok_or(-1)?;
     // SAFETY: the per-CPU scratch, used by this program alone while it runs.
     let scratch = unsafe { &mut *scratch };

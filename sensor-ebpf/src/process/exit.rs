@@ -41,7 +41,7 @@ fn try_sched_process_exit(_ctx: &TracePointContext) -> Result<(), i32> {
     };
     // SAFETY: the reservation is sized for an ExitEvent, written in full below.
     let event = unsafe { &mut *entry.as_mut_ptr() };
-    fill_header(&mut event.header, EventKind::Exit);
+    fill_header(&mut event.header, EventKind::Exit, kernel::Current::get());
     event.exit_code = exit_code as u32;
     event._pad = 0;
     entry.submit(submit_flags());

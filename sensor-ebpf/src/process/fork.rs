@@ -41,7 +41,7 @@ fn try_sched_process_fork(ctx: &RawTracePointContext) -> Result<(), i32> {
     let header = unsafe { &mut *entry.as_mut_ptr() };
     // The event describes the child, which shares the parent's credentials, comm
     // and cgroup at this point: only its ids and its parent differ.
-    fill_header(header, EventKind::Fork);
+    fill_header(header, EventKind::Fork, kernel::Current::get());
     header.ppid = header.tgid;
     header.flags = 0;
     header.tgid = child_tgid as u32;
