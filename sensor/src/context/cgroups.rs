@@ -1,0 +1,1 @@
+//! cgroup id to cgroup path (to be written).

@@ -1,0 +1,1 @@
+//! Container id, runtime and pod UID from a cgroup path (to be written).

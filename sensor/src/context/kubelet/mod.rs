@@ -1,0 +1,1 @@
+//! Pods from the kubelet on this node (to be written).

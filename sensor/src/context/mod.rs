@@ -1,0 +1,13 @@
+//! Who did it: the process, its ancestors, its container and its pod, for every event.
+//!
+//! [`procfs`] reads the processes already running when the agent starts, [`process`]
+//! keeps the table from then on with fork, exec and exit events, [`cgroups`] turns
+//! an event's cgroup id into its path, [`container`] reads the container id and pod
+//! UID from that path, and [`kubelet`] fills in the pod's metadata from the kubelet
+//! on this node.
+
+pub mod cgroups;
+pub mod container;
+pub mod kubelet;
+pub mod process;
+pub mod procfs;

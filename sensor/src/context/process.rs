@@ -1,0 +1,1 @@
+//! The process table (to be written).

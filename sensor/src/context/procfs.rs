@@ -1,0 +1,1 @@
+//! Processes running at start, read from /proc (to be written).
