@@ -187,10 +187,16 @@ pub struct EventHeader {
     pub uid: u32,
     /// Real group id, in the initial user namespace.
     pub gid: u32,
-    /// Explicit padding; always zero.
-    pub _pad: u32,
+    /// The low 32 bits of the task's `self_exec_id`: the kernel counts a task's
+    /// execs (a child starts from its parent's count), so (tgid, `start_ns`,
+    /// `exec_seq`) names one program run by one process, for its exec id.
+    pub exec_seq: u32,
     /// The task's `comm`, NUL-padded.
     pub comm: [u8; COMM_LEN],
+    /// When the process (its thread group leader) started: `start_boottime`, ns
+    /// since boot. With `tgid` it tells a process from a later one with its pid;
+    /// `/proc/<pid>/stat` shows the same time in clock ticks.
+    pub start_ns: u64,
 }
 
 /// A successful exec, written at `sched:sched_process_exec`.
@@ -203,6 +209,12 @@ pub struct ExecEvent {
     pub filename_len: u32,
     /// Valid bytes in `args` (NUL-separated arguments, argv[0] first).
     pub args_len: u32,
+    /// The audit login uid (`loginuid`): who logged in, kept across su and sudo;
+    /// `u32::MAX` when unset.
+    pub loginuid: u32,
+    /// The controlling terminal as `/proc/<pid>/stat` encodes it (`tty_nr`); 0
+    /// for none.
+    pub tty: u32,
     /// The executable's absolute path as the process sees it, walked from its file;
     /// `bprm->filename` when [`flags::EXEPATH_AS_GIVEN`]. NUL-padded.
     pub filename: [u8; FILENAME_LEN],
@@ -387,13 +399,13 @@ pub struct SyscallEvent {
     pub name: [u8; SYSCALL_NAME_LEN],
 }
 
-const _: () = assert!(core::mem::size_of::<EventHeader>() == 64);
-const _: () = assert!(core::mem::size_of::<SyscallEvent>() == 176);
-const _: () = assert!(core::mem::size_of::<FsEvent>() == 96);
-const _: () = assert!(core::mem::size_of::<NetEvent>() == 112);
-const _: () = assert!(core::mem::size_of::<FileEvent>() == 96);
-const _: () = assert!(core::mem::size_of::<ExitEvent>() == 72);
+const _: () = assert!(core::mem::size_of::<EventHeader>() == 72);
+const _: () = assert!(core::mem::size_of::<SyscallEvent>() == 184);
+const _: () = assert!(core::mem::size_of::<FsEvent>() == 104);
+const _: () = assert!(core::mem::size_of::<NetEvent>() == 120);
+const _: () = assert!(core::mem::size_of::<FileEvent>() == 104);
+const _: () = assert!(core::mem::size_of::<ExitEvent>() == 80);
 const _: () = assert!(core::mem::align_of::<EventHeader>() == 8);
-const _: () = assert!(core::mem::size_of::<ExecEvent>() == 64 + 8 + FILENAME_LEN + ARGS_LEN);
+const _: () = assert!(core::mem::size_of::<ExecEvent>() == 72 + 16 + FILENAME_LEN + ARGS_LEN);
 const _: () = assert!(core::mem::size_of::<ExecEvent>().is_multiple_of(8));
 const _: () = assert!(FILENAME_LEN.is_power_of_two() && ARGS_LEN.is_power_of_two());

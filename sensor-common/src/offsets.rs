@@ -104,9 +104,32 @@ pub struct KernelOffsets {
     pub cred_gid: u32,
     /// `task_struct.comm` (a `char[16]`).
     pub task_comm: u32,
+    /// `task_struct.group_leader` (a `struct task_struct *`).
+    pub task_group_leader: u32,
+    /// `task_struct.start_boottime` (a `u64`, ns since boot).
+    pub task_start_boottime: u32,
+    /// `task_struct.self_exec_id` (a `u64` on recent kernels, `u32` before; read
+    /// as its low `u32`, little-endian).
+    pub task_self_exec_id: u32,
+    /// `task_struct.loginuid` (a `kuid_t`; absent without CONFIG_AUDIT, then
+    /// [`ABSENT`]).
+    pub task_loginuid: u32,
+    /// `signal_struct.tty` (a `struct tty_struct *`).
+    pub signal_tty: u32,
+    /// `tty_struct.index` (an `int`: the minor within its driver).
+    pub tty_index: u32,
+    /// `tty_struct.driver` (a `struct tty_driver *`).
+    pub tty_driver: u32,
+    /// `tty_driver.major` (an `int`).
+    pub tty_driver_major: u32,
+    /// `tty_driver.minor_start` (an `int`).
+    pub tty_driver_minor_start: u32,
 }
 
-const _: () = assert!(core::mem::size_of::<KernelOffsets>() == 4 * 51);
+/// The offset of a member this kernel does not have; programs skip the read.
+pub const ABSENT: u32 = u32::MAX;
+
+const _: () = assert!(core::mem::size_of::<KernelOffsets>() == 4 * 60);
 
 /// Names of the load-time globals in the eBPF object.
 pub mod globals {

@@ -69,8 +69,8 @@ pub fn fill_header(header: &mut EventHeader, kind: EventKind, task: Current) {
     header.tid = current.tid;
     header.uid = current.uid;
     header.gid = current.gid;
-    header._pad = 0;
     header.comm = current.comm;
+    (header.start_ns, header.exec_seq) = task.process_start();
     // Only the idle task has no parent with a tgid; a 0 means the read failed.
     header.ppid = task.parent_tgid();
     if header.ppid == 0 && header.tgid != 0 {

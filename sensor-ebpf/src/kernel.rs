@@ -5,6 +5,8 @@ use aya_ebpf::helpers::{
     generated::{self, bpf_get_current_task_btf, bpf_task_pt_regs},
 };
 
+use sensor_common::offsets::ABSENT;
+
 use crate::maps;
 
 /// Reads a `T` at `base + offset` in kernel memory.
@@ -129,6 +131,55 @@ impl Current {
         unsafe {
             let parent: *const u8 = btf_load(self.0, maps::offset(|o| &o.task_real_parent));
             btf_load::<i32>(parent, maps::offset(|o| &o.task_tgid)) as u32
+        }
+    }
+
+    /// When the task's process started (its group leader's `start_boottime`),
+    /// and the low half of the task's `self_exec_id`.
+    #[inline(always)]
+    pub fn process_start(self) -> (u64, u32) {
+        // SAFETY: see above the impl; `self_exec_id` is read as its low half.
+        unsafe {
+            let leader: *const u8 = btf_load(self.0, maps::offset(|o| &o.task_group_leader));
+            (
+                btf_load(leader, maps::offset(|o| &o.task_start_boottime)),
+                btf_load(self.0, maps::offset(|o| &o.task_self_exec_id)),
+            )
+        }
+    }
+
+    /// The audit login uid; `u32::MAX` (unset) where the kernel keeps none.
+    #[inline(always)]
+    pub fn loginuid(self) -> u32 {
+        let at = maps::offset(|o| &o.task_loginuid);
+        if at == ABSENT {
+            return u32::MAX;
+        }
+        // SAFETY: see above the impl (`kuid_t` is one `u32`).
+        unsafe { btf_load(self.0, at) }
+    }
+
+    /// The controlling terminal, encoded as `/proc/<pid>/stat`'s `tty_nr`
+    /// (`new_encode_dev`); 0 for none.
+    #[inline(always)]
+    pub fn tty(self) -> u32 {
+        // SAFETY: see above the impl; a task without a terminal has a NULL
+        // `signal->tty`, and a BTF load through NULL yields 0.
+        unsafe {
+            let signal: *const u8 = btf_load(self.0, maps::offset(|o| &o.task_signal));
+            let tty: *const u8 = btf_load(signal, maps::offset(|o| &o.signal_tty));
+            if tty.is_null() {
+                return 0;
+            }
+            let driver: *const u8 = btf_load(tty, maps::offset(|o| &o.tty_driver));
+            let index: i32 = btf_load(tty, maps::offset(|o| &o.tty_index));
+            let major: i32 = btf_load(driver, maps::offset(|o| &o.tty_driver_major));
+            let minor_start: i32 = btf_load(driver, maps::offset(|o| &o.tty_driver_minor_start));
+            let (major, minor) = (
+                major as u32 & 0xfff,
+                (minor_start + index) as u32 & 0xf_ffff,
+            );
+            (minor & 0xff) | (major << 8) | ((minor & !0xff) << 12)
         }
     }
 

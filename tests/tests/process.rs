@@ -157,3 +157,110 @@ async fn an_overrun_ring_counts_its_drops() {
         "{ring_full} drops counted, {delivered} delivered"
     );
 }
+
+/// Fields of `/proc/<pid>/stat` after the command name, from field 3 (`state`) on.
+fn stat_fields(pid: u32) -> Vec<String> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("the child's stat");
+    let after_comm = &stat[stat.rfind(')').expect("a comm in stat") + 2..];
+    after_comm.split(' ').map(str::to_owned).collect()
+}
+
+#[tokio::test]
+async fn events_name_the_process_by_start_time_and_count_its_execs() {
+    if !can_load_ebpf("start_and_exec_seq") {
+        return;
+    }
+    let config = KernelConfig {
+        kinds: vec![EventKind::Exec, EventKind::Fork],
+        ..test_config(WakeupPolicy::EveryEvent)
+    };
+    let (_sensor, mut reader) = start_with(&config);
+    // One process, three programs: setsid, which makes a new pty its controlling
+    // terminal, a shell that sets its login uid, then sleep in its place.
+    let (mut master, mut slave) = (0, 0);
+    // SAFETY: out-pointers to two ints; no name, termios or window size.
+    let rc = unsafe {
+        libc::openpty(
+            &mut master,
+            &mut slave,
+            std::ptr::null_mut(),
+            std::ptr::null(),
+            std::ptr::null(),
+        )
+    };
+    assert_eq!(rc, 0, "openpty: {}", std::io::Error::last_os_error());
+    // SAFETY: openpty returned two open descriptors that nothing else owns.
+    let (_master, slave) = unsafe {
+        use std::os::fd::FromRawFd as _;
+        (
+            std::fs::File::from_raw_fd(master),
+            std::fs::File::from_raw_fd(slave),
+        )
+    };
+    let mut child = Command::new("/usr/bin/setsid")
+        .args([
+            "--ctty",
+            "/bin/sh",
+            "-c",
+            "echo 4242 > /proc/self/loginuid; exec /bin/sleep 2",
+        ])
+        .stdin(slave)
+        .spawn()
+        .expect("setsid");
+    let pid = child.id();
+    let events = read_until(&mut reader, Duration::from_secs(10), |events| {
+        events
+            .iter()
+            .filter(|e| e.task.pid == pid && exec_of(e).is_some())
+            .count()
+            == 3
+    })
+    .await;
+    let stat = stat_fields(pid);
+    let loginuid = std::fs::read_to_string(format!("/proc/{pid}/loginuid")).ok();
+    let _ = child.wait();
+
+    let mine = for_pid(&events, pid);
+    let kinds: Vec<EventKind> = mine.iter().map(|e| e.kind()).collect();
+    assert_eq!(
+        kinds,
+        [
+            EventKind::Fork,
+            EventKind::Exec,
+            EventKind::Exec,
+            EventKind::Exec
+        ]
+    );
+    // stat's field 22 is the start time in clock ticks, computed from the same
+    // `start_boottime` the kernel programs report in ns.
+    // SAFETY: sysconf has no preconditions.
+    let ticks_per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as u64;
+    let start_ticks: u64 = stat[19].parse().expect("a start time");
+    for event in &mine {
+        assert_eq!(
+            event.task.start_ns / (1_000_000_000 / ticks_per_second),
+            start_ticks,
+            "{} event: start {} ns",
+            event.evt_type(),
+            event.task.start_ns
+        );
+    }
+    let seqs: Vec<u32> = mine.iter().map(|e| e.task.exec_seq).collect();
+    let first = seqs[0];
+    assert_eq!(
+        seqs,
+        [first, first + 1, first + 2, first + 3],
+        "each exec counts"
+    );
+    let exec = exec_of(mine[3]).expect("an exec");
+    let tty_nr: u32 = stat[4].parse().expect("a tty_nr");
+    assert_ne!(tty_nr, 0, "setsid --ctty gave sleep a terminal");
+    assert_eq!(
+        exec.tty, tty_nr,
+        "the controlling terminal as stat shows it"
+    );
+    let expected = loginuid
+        .and_then(|text| text.trim().parse::<u32>().ok())
+        .filter(|&uid| uid != u32::MAX);
+    assert_eq!(exec.loginuid, expected, "the login uid as /proc shows it");
+}

@@ -64,6 +64,8 @@ fn try_sched_process_exec(ctx: &TracePointContext) -> Result<(), i32> {
     let event = unsafe { &mut *entry.as_mut_ptr() };
     let task = kernel::Current::get();
     fill_header(&mut event.header, EventKind::Exec, task);
+    event.loginuid = task.loginuid();
+    event.tty = task.tty();
 
     // SAFETY: offsets inside the tracepoint record, checked against its format.
     let old_pid: i32 = unsafe { ctx.read_at(SCHED_EXEC_OLD_PID) }.unwrap_or(0);

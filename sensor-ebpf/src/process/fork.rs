@@ -46,6 +46,8 @@ fn try_sched_process_fork(ctx: &RawTracePointContext) -> Result<(), i32> {
     header.flags = 0;
     header.tgid = child_tgid as u32;
     header.tid = child_pid as u32;
+    // The child leads its own thread group; its exec count is the parent's.
+    header.start_ns = kernel::read_at(child, offsets.task_start_boottime).unwrap_or(0);
     entry.submit(submit_flags());
     Ok(())
 }

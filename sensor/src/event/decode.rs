@@ -138,6 +138,8 @@ pub fn decode(bytes: &[u8]) -> Result<Event, DecodeError> {
             gid: header.gid,
             comm: text(until_nul(&header.comm)),
             cgroup_id: header.cgroup_id,
+            start_ns: header.start_ns,
+            exec_seq: header.exec_seq,
         },
         truncated,
         unreadable,
@@ -196,6 +198,8 @@ fn decode_exec(
         exe_from_memfd: header.flags & flags::EXE_FROM_MEMFD != 0,
         exepath: text(until_nul(&raw.filename[..filename_len])),
         argv: split_args(&raw.args[..args_len]),
+        loginuid: (raw.loginuid != u32::MAX).then_some(raw.loginuid),
+        tty: raw.tty,
     }))
 }
 
@@ -358,8 +362,9 @@ mod tests {
             ppid: 1,
             uid: 1000,
             gid: 1001,
-            _pad: 0,
+            exec_seq: 3,
             comm,
+            start_ns: 40,
         }
     }
 
@@ -368,6 +373,8 @@ mod tests {
             header: header(EventKind::Exec as u32, flags),
             filename_len: filename.len() as u32,
             args_len: args.len() as u32,
+            loginuid: u32::MAX,
+            tty: 0x8801,
             filename: [0; FILENAME_LEN],
             args: [0; ARGS_LEN],
         };
@@ -395,6 +402,8 @@ mod tests {
         };
         assert_eq!(exec.exepath, "/bin/ls");
         assert_eq!(exec.argv, ["ls", "-l", "", "/tmp"]);
+        assert_eq!((exec.loginuid, exec.tty), (None, 0x8801));
+        assert_eq!((event.task.start_ns, event.task.exec_seq), (40, 3));
         assert!(event.truncated.is_empty() && event.unreadable.is_empty());
     }
 

@@ -31,6 +31,11 @@ pub struct Task {
     pub comm: String,
     /// Id of the task's cgroup v2.
     pub cgroup_id: u64,
+    /// When the process started, ns since boot (0 if unreadable): with `pid`, it
+    /// names one process, whatever later process reuses the pid.
+    pub start_ns: u64,
+    /// The kernel's count of the task's execs (low 32 bits of `self_exec_id`).
+    pub exec_seq: u32,
 }
 
 /// One event from the kernel.
@@ -103,6 +108,10 @@ pub struct Exec {
     pub exe_from_memfd: bool,
     /// The new program's arguments, argv[0] first.
     pub argv: Vec<String>,
+    /// The audit login uid; `None` when unset.
+    pub loginuid: Option<u32>,
+    /// The controlling terminal (`tty_nr` encoding); 0 for none.
+    pub tty: u32,
 }
 
 impl Event {

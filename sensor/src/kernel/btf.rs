@@ -6,7 +6,7 @@
 //! (most of `mm_struct`) are found by a walk that adds up the nested offsets.
 
 use btf::types::{Btf, BtfMember, BtfType};
-use sensor_common::KernelOffsets;
+use sensor_common::{KernelOffsets, offsets::ABSENT};
 
 use super::preflight::VMLINUX_BTF;
 
@@ -153,6 +153,16 @@ pub fn offsets_from(raw: &[u8]) -> Result<KernelOffsets, BtfError> {
         cred_uid: member_offset(&btf, "cred", "uid")?,
         cred_gid: member_offset(&btf, "cred", "gid")?,
         task_comm: member_offset(&btf, "task_struct", "comm")?,
+        task_group_leader: member_offset(&btf, "task_struct", "group_leader")?,
+        task_start_boottime: member_offset(&btf, "task_struct", "start_boottime")?,
+        task_self_exec_id: member_offset(&btf, "task_struct", "self_exec_id")?,
+        // Only kernels built with CONFIG_AUDIT keep a login uid.
+        task_loginuid: member_offset(&btf, "task_struct", "loginuid").unwrap_or(ABSENT),
+        signal_tty: member_offset(&btf, "signal_struct", "tty")?,
+        tty_index: member_offset(&btf, "tty_struct", "index")?,
+        tty_driver: member_offset(&btf, "tty_struct", "driver")?,
+        tty_driver_major: member_offset(&btf, "tty_driver", "major")?,
+        tty_driver_minor_start: member_offset(&btf, "tty_driver", "minor_start")?,
     })
 }
 

@@ -168,6 +168,8 @@ mod tests {
                 gid: 0,
                 comm: "cat".into(),
                 cgroup_id: 99,
+                start_ns: 5,
+                exec_seq: 1,
             },
             truncated: vec![],
             unreadable: vec![f::PROC_PPID],
@@ -178,6 +180,8 @@ mod tests {
                 exe_from_memfd: false,
                 exepath: "/bin/cat".into(),
                 argv: argv.iter().map(|s| s.to_string()).collect(),
+                loginuid: Some(1000),
+                tty: 0,
             }),
         }
     }
