@@ -215,6 +215,11 @@ pub struct ExecEvent {
     /// The controlling terminal as `/proc/<pid>/stat` encodes it (`tty_nr`); 0
     /// for none.
     pub tty: u32,
+    /// The process id in the process's own pid namespace: 1 for a container's
+    /// first process; 0 if unreadable.
+    pub vpid: u32,
+    /// Explicit padding; always zero.
+    pub _pad: u32,
     /// The executable's absolute path as the process sees it, walked from its file;
     /// `bprm->filename` when [`flags::EXEPATH_AS_GIVEN`]. NUL-padded.
     pub filename: [u8; FILENAME_LEN],
@@ -406,6 +411,6 @@ const _: () = assert!(core::mem::size_of::<NetEvent>() == 120);
 const _: () = assert!(core::mem::size_of::<FileEvent>() == 104);
 const _: () = assert!(core::mem::size_of::<ExitEvent>() == 80);
 const _: () = assert!(core::mem::align_of::<EventHeader>() == 8);
-const _: () = assert!(core::mem::size_of::<ExecEvent>() == 72 + 16 + FILENAME_LEN + ARGS_LEN);
+const _: () = assert!(core::mem::size_of::<ExecEvent>() == 72 + 24 + FILENAME_LEN + ARGS_LEN);
 const _: () = assert!(core::mem::size_of::<ExecEvent>().is_multiple_of(8));
 const _: () = assert!(FILENAME_LEN.is_power_of_two() && ARGS_LEN.is_power_of_two());

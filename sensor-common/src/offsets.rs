@@ -124,12 +124,21 @@ pub struct KernelOffsets {
     pub tty_driver_major: u32,
     /// `tty_driver.minor_start` (an `int`).
     pub tty_driver_minor_start: u32,
+    /// `task_struct.thread_pid` (a `struct pid *`).
+    pub task_thread_pid: u32,
+    /// `pid.level` (an `unsigned int`: the depth of the task's pid namespace).
+    pub pid_level: u32,
+    /// `pid.numbers` (a `struct upid[]`, one per namespace level) plus
+    /// `upid.nr`: where level 0's number is.
+    pub pid_numbers_nr: u32,
+    /// `sizeof(struct upid)`: the stride of `pid.numbers`.
+    pub upid_size: u32,
 }
 
 /// The offset of a member this kernel does not have; programs skip the read.
 pub const ABSENT: u32 = u32::MAX;
 
-const _: () = assert!(core::mem::size_of::<KernelOffsets>() == 4 * 60);
+const _: () = assert!(core::mem::size_of::<KernelOffsets>() == 4 * 64);
 
 /// Names of the load-time globals in the eBPF object.
 pub mod globals {

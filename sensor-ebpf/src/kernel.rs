@@ -183,6 +183,22 @@ impl Current {
         }
     }
 
+    /// The task's process id in its own pid namespace (`thread_pid`'s number at
+    /// its deepest level); 0 if unreadable.
+    #[inline(always)]
+    pub fn vpid(self) -> u32 {
+        // SAFETY: see above the impl. `numbers` is a flexible array, which the
+        // verifier cannot index by a run-time level: that read is a probe read.
+        unsafe {
+            let pid: *const u8 = btf_load(self.0, maps::offset(|o| &o.task_thread_pid));
+            let level: u32 = btf_load(pid, maps::offset(|o| &o.pid_level));
+            let o = maps::offsets();
+            // Namespaces nest at most 32 deep (MAX_PID_NS_LEVEL).
+            let at = o.pid_numbers_nr + (level & 31) * o.upid_size;
+            read_at::<i32>(pid as u64, at).map_or(0, |nr| nr as u32)
+        }
+    }
+
     /// The task's saved user registers (`struct pt_regs *`): at a syscall's exit
     /// they still hold the arguments it was called with.
     #[inline(always)]

@@ -50,6 +50,11 @@ async fn exec_in_a_container_carries_its_cgroup() {
         "the container's shell is the parent"
     );
     assert_eq!((echo.task.uid, echo.task.gid), (1234, 5678));
+    assert!(
+        exec.vpid > 1,
+        "the echo is not the container's first process: {}",
+        exec.vpid
+    );
 
     // The container's first program, exec'd by runc init, is in the cgroup too.
     let shell = events
@@ -58,6 +63,7 @@ async fn exec_in_a_container_carries_its_cgroup() {
         .expect("an exec event for the container's init");
     let exec = exec_of(shell).expect("an exec event");
     assert_eq!(exec.argv, ["/bin/sh", "-c", script.as_str()]);
+    assert_eq!(exec.vpid, 1, "the first process in the container's pid namespace");
     assert_eq!(shell.task.cgroup_id, cgroup_id);
     assert_ne!(
         cgroup_id,

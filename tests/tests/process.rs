@@ -253,6 +253,7 @@ async fn events_name_the_process_by_start_time_and_count_its_execs() {
         "each exec counts"
     );
     let exec = exec_of(mine[3]).expect("an exec");
+    assert_eq!(exec.vpid, pid, "the host's pid namespace");
     let tty_nr: u32 = stat[4].parse().expect("a tty_nr");
     assert_ne!(tty_nr, 0, "setsid --ctty gave sleep a terminal");
     assert_eq!(

@@ -66,6 +66,8 @@ fn try_sched_process_exec(ctx: &TracePointContext) -> Result<(), i32> {
     fill_header(&mut event.header, EventKind::Exec, task);
     event.loginuid = task.loginuid();
     event.tty = task.tty();
+    event.vpid = task.vpid();
+    event._pad = 0;
 
     // SAFETY: offsets inside the tracepoint record, checked against its format.
     let old_pid: i32 = unsafe { ctx.read_at(SCHED_EXEC_OLD_PID) }.unwrap_or(0);

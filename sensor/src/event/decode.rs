@@ -200,6 +200,7 @@ fn decode_exec(
         argv: split_args(&raw.args[..args_len]),
         loginuid: (raw.loginuid != u32::MAX).then_some(raw.loginuid),
         tty: raw.tty,
+        vpid: raw.vpid,
     }))
 }
 
@@ -375,6 +376,8 @@ mod tests {
             args_len: args.len() as u32,
             loginuid: u32::MAX,
             tty: 0x8801,
+            vpid: 1,
+            _pad: 0,
             filename: [0; FILENAME_LEN],
             args: [0; ARGS_LEN],
         };

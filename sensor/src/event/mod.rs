@@ -112,6 +112,9 @@ pub struct Exec {
     pub loginuid: Option<u32>,
     /// The controlling terminal (`tty_nr` encoding); 0 for none.
     pub tty: u32,
+    /// The process id in its own pid namespace (1: a container's first process);
+    /// 0 if unreadable.
+    pub vpid: u32,
 }
 
 impl Event {

@@ -44,16 +44,28 @@ pub enum BtfError {
     },
 }
 
-/// Offset in bytes of `path` (one member name) inside struct `name`.
-pub fn member_offset(btf: &Btf<'_>, name: &str, member: &str) -> Result<u32, BtfError> {
-    let strukt = btf
-        .types()
+/// The struct called `name`, with its members.
+fn find_struct<'a>(
+    btf: &'a Btf<'a>,
+    name: &str,
+) -> Result<&'a btf::types::BtfComposite<'a>, BtfError> {
+    btf.types()
         .iter()
         .find_map(|ty| match ty {
             BtfType::Struct(s) if s.name == name && !s.members.is_empty() => Some(s),
             _ => None,
         })
-        .ok_or_else(|| BtfError::NoStruct { name: name.into() })?;
+        .ok_or_else(|| BtfError::NoStruct { name: name.into() })
+}
+
+/// Size in bytes of struct `name`.
+pub fn struct_size(btf: &Btf<'_>, name: &str) -> Result<u32, BtfError> {
+    Ok(find_struct(btf, name)?.sz)
+}
+
+/// Offset in bytes of `path` (one member name) inside struct `name`.
+pub fn member_offset(btf: &Btf<'_>, name: &str, member: &str) -> Result<u32, BtfError> {
+    let strukt = find_struct(btf, name)?;
     find_member(btf, &strukt.members, member, 0, 0)
         .filter(|bits| bits % 8 == 0)
         .map(|bits| bits / 8)
@@ -163,6 +175,10 @@ pub fn offsets_from(raw: &[u8]) -> Result<KernelOffsets, BtfError> {
         tty_driver: member_offset(&btf, "tty_struct", "driver")?,
         tty_driver_major: member_offset(&btf, "tty_driver", "major")?,
         tty_driver_minor_start: member_offset(&btf, "tty_driver", "minor_start")?,
+        task_thread_pid: member_offset(&btf, "task_struct", "thread_pid")?,
+        pid_level: member_offset(&btf, "pid", "level")?,
+        pid_numbers_nr: member_offset(&btf, "pid", "numbers")? + member_offset(&btf, "upid", "nr")?,
+        upid_size: struct_size(&btf, "upid")?,
     })
 }
 

@@ -182,6 +182,7 @@ mod tests {
                 argv: argv.iter().map(|s| s.to_string()).collect(),
                 loginuid: Some(1000),
                 tty: 0,
+                vpid: 10,
             }),
         }
     }
