@@ -22,6 +22,8 @@ pub enum FieldType {
     Int,
     /// true or false.
     Bool,
+    /// An object of string keys to string values.
+    Map,
 }
 
 /// One entry of the catalogue.
@@ -109,6 +111,108 @@ catalogue! {
     /// `cgroup.id`
     CGROUP_ID = "cgroup.id", Uint, false,
         "Id of the process's cgroup v2: the inode number of its cgroup directory.";
+    /// `proc.vpid`
+    PROC_VPID = "proc.vpid", Uint, true,
+        "Process id in the process's own pid namespace: 1 for a container's first process (known from its exec, or from /proc).";
+    /// `proc.pid.ts`
+    PROC_PID_TS = "proc.pid.ts", Uint, true,
+        "When the process started, in nanoseconds since the Unix epoch (at clock-tick precision for processes found in /proc).";
+    /// `proc.exec_id`
+    PROC_EXEC_ID = "proc.exec_id", String, false,
+        "A name for this program run by this process, unique across the node's boots and across nodes, and the same after an agent restart: boot, start time, pid and exec count.";
+    /// `proc.pexec_id`
+    PROC_PEXEC_ID = "proc.pexec_id", String, false,
+        "The parent's proc.exec_id, when the parent's exec count is known.";
+    /// `proc.cwd`
+    PROC_CWD = "proc.cwd", String, true,
+        "The working directory when the process started its program, as the process sees it (absent when the process was gone before the agent could read it).";
+    /// `proc.tty`
+    PROC_TTY = "proc.tty", Uint, true,
+        "The controlling terminal as /proc/<pid>/stat encodes it; 0 for none.";
+    /// `user.loginuid`
+    USER_LOGINUID = "user.loginuid", Int, true,
+        "The audit login uid: who logged in, kept across su and sudo; -1 when unset.";
+    /// `proc.pname`
+    PROC_PNAME = "proc.pname", String, true,
+        "The parent's proc.name.";
+    /// `proc.pexepath`
+    PROC_PEXEPATH = "proc.pexepath", String, true,
+        "The parent's proc.exepath.";
+    /// `proc.pcmdline`
+    PROC_PCMDLINE = "proc.pcmdline", String, true,
+        "The parent's proc.cmdline.";
+    /// `proc.aname`
+    PROC_ANAME = "proc.aname", List, true,
+        "proc.name of the process and its known ancestors: item N is Falco's proc.aname[N] (0 the process, 1 its parent, 2 its grandparent, ...).";
+    /// `proc.aexepath`
+    PROC_AEXEPATH = "proc.aexepath", List, true,
+        "proc.exepath of the process and its known ancestors, as proc.aname.";
+    /// `proc.container_entry`
+    PROC_CONTAINER_ENTRY = "proc.container_entry", String, false,
+        "How the process came into its container: init (the container's first process or a descendant of it), exec (entered later, as kubectl exec does, or descends from such a process), unknown (its entry was before the agent started and left no trace). Absent on the host.";
+    /// `container.id`
+    CONTAINER_ID = "container.id", String, true,
+        "The container's id, first 12 hex digits; host for processes outside containers.";
+    /// `container.full_id`
+    CONTAINER_FULL_ID = "container.full_id", String, true,
+        "The container's full 64-hex id; host outside containers.";
+    /// `container.type`
+    CONTAINER_TYPE = "container.type", String, true,
+        "The container runtime: containerd, cri-o or docker (from the cgroup path, else from the kubelet); absent when neither tells.";
+    /// `container.name`
+    CONTAINER_NAME = "container.name", String, true,
+        "The container's name in its pod; host outside containers.";
+    /// `container.image`
+    CONTAINER_IMAGE = "container.image", String, true,
+        "The image as the pod spec names it.";
+    /// `container.image.repository`
+    CONTAINER_IMAGE_REPOSITORY = "container.image.repository", String, true,
+        "The image's repository, registry included when the spec names one.";
+    /// `container.image.tag`
+    CONTAINER_IMAGE_TAG = "container.image.tag", String, true,
+        "The image's tag (latest when the spec gives neither tag nor digest).";
+    /// `container.image.digest`
+    CONTAINER_IMAGE_DIGEST = "container.image.digest", String, true,
+        "The digest of the image the container runs (sha256:...), from the kubelet's status.";
+    /// `container.privileged`
+    CONTAINER_PRIVILEGED = "container.privileged", Bool, true,
+        "Whether the container runs privileged.";
+    /// `k8s.ns.name`
+    K8S_NS_NAME = "k8s.ns.name", String, true,
+        "The pod's namespace.";
+    /// `k8s.pod.name`
+    K8S_POD_NAME = "k8s.pod.name", String, true,
+        "The pod's name.";
+    /// `k8s.pod.uid`
+    K8S_POD_UID = "k8s.pod.uid", String, true,
+        "The pod's UID: from the cgroup path, so present even before the kubelet lists the pod.";
+    /// `k8s.pod.labels`
+    K8S_POD_LABELS = "k8s.pod.labels", Map, true,
+        "The pod's labels, as an object of names to values; rules read one as k8s.pod.label[NAME].";
+    /// `k8s.pod.label`
+    K8S_POD_LABEL = "k8s.pod.label", String, true,
+        "In rules and queries, k8s.pod.label[NAME]: the value of the pod's label NAME.";
+    /// `k8s.pod.service_account`
+    K8S_POD_SERVICE_ACCOUNT = "k8s.pod.service_account", String, false,
+        "The pod's service account.";
+    /// `k8s.workload.kind`
+    K8S_WORKLOAD_KIND = "k8s.workload.kind", String, false,
+        "What runs the pod: Deployment (through its ReplicaSet), ReplicaSet, StatefulSet, DaemonSet, Job, CronJob (inferred from its Job's name), ReplicationController, Node (a static pod), or the owner's kind.";
+    /// `k8s.workload.name`
+    K8S_WORKLOAD_NAME = "k8s.workload.name", String, false,
+        "The name of the workload that runs the pod.";
+    /// `k8s.deployment.name`
+    K8S_DEPLOYMENT_NAME = "k8s.deployment.name", String, true,
+        "The Deployment that runs the pod, when one does.";
+    /// `k8s.rs.name`
+    K8S_RS_NAME = "k8s.rs.name", String, true,
+        "The ReplicaSet that owns the pod, when one does.";
+    /// `k8s.job.name`
+    K8S_JOB_NAME = "k8s.job.name", String, false,
+        "The Job that owns the pod (also when a CronJob made it), when one does.";
+    /// `k8s.node.name`
+    K8S_NODE_NAME = "k8s.node.name", String, false,
+        "The node the pod runs on.";
     /// `fd.name`
     FD_NAME = "fd.name", String, true,
         "For a file: its absolute path as the process sees it (inside a container, from the container's root). For a successful open, the path of the object opened, symlinks resolved; for a failed one, the path given, made absolute (see fd.name_source). Paths the kernel could not walk to the root are listed in evt.unreadable; cut ones in evt.truncated. For a network event, as Falco: client->server (ip:port->ip:port), or the local ip:port of a listener.";

@@ -41,6 +41,8 @@ pub fn own_cgroup_id() -> u64 {
 pub struct Container {
     /// The 64-hex container id.
     pub id: String,
+    /// The pod's UID (a UUID), as its cgroup path names it.
+    pub pod_uid: String,
     /// The kubelet-like cgroup path.
     pub cgroup_path: String,
     /// The pod part of the cgroup path, removed on drop.
@@ -72,6 +74,46 @@ fn hex64(seed: &str) -> String {
         out.push_str(&format!("{:08x}", state as u32));
     }
     out
+}
+
+/// How the kubelet's cgroup driver lays out a pod's cgroups.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Layout {
+    /// `/kubepods/besteffort/pod<uid>/<id>`.
+    Cgroupfs,
+    /// `/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod<uid_>.slice/cri-containerd-<id>.scope`.
+    Systemd,
+}
+
+/// What a container runs and how it is placed.
+#[derive(Clone, Copy, Debug)]
+pub struct Spec<'a> {
+    /// Makes the ids (container, pod UID) unique to the test.
+    pub nonce: &'a str,
+    /// The container's process.
+    pub args: &'a [&'a str],
+    /// Its user id.
+    pub uid: u32,
+    /// Its group id.
+    pub gid: u32,
+    /// Files added to its root filesystem (path, content).
+    pub files: &'a [(&'a str, &'a str)],
+    /// Whether it shares the host's network namespace.
+    pub host_network: bool,
+    /// The cgroup layout.
+    pub layout: Layout,
+}
+
+/// 32 hex digits of `hex` as a UUID (8-4-4-4-12).
+fn uuid(hex: &str) -> String {
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    )
 }
 
 impl Container {
@@ -107,10 +149,47 @@ impl Container {
         files: &[(&str, &str)],
         host_network: bool,
     ) -> Self {
+        Self::create_spec(&Spec {
+            nonce,
+            args,
+            uid,
+            gid,
+            files,
+            host_network,
+            layout: Layout::Cgroupfs,
+        })
+    }
+
+    /// Creates a container as `spec` says.
+    pub fn create_spec(spec: &Spec<'_>) -> Self {
+        let Spec {
+            nonce,
+            args,
+            uid,
+            gid,
+            files,
+            host_network,
+            layout,
+        } = *spec;
         let id = hex64(nonce);
-        let pod_uid = &hex64(&format!("pod{nonce}"))[..32];
-        let pod_dir = format!("/kubepods/besteffort/pod{pod_uid}");
-        let cgroup_path = format!("{pod_dir}/{id}");
+        let pod_uid = uuid(&hex64(&format!("pod{nonce}")));
+        let (pod_dir, cgroup_path) = match layout {
+            Layout::Cgroupfs => {
+                let pod_dir = format!("/kubepods/besteffort/pod{pod_uid}");
+                let path = format!("{pod_dir}/{id}");
+                (pod_dir, path)
+            }
+            // The kubelet's systemd driver: slices named after the pod's UID with
+            // underscores, the container in a scope named by its runtime.
+            Layout::Systemd => {
+                let pod_dir = format!(
+                    "/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod{}.slice",
+                    pod_uid.replace('-', "_")
+                );
+                let path = format!("{pod_dir}/cri-containerd-{id}.scope");
+                (pod_dir, path)
+            }
+        };
         let bundle = std::env::temp_dir().join(format!("sensor-bundle-{}", &id[..12]));
         let rootfs = bundle.join("rootfs");
         fs::create_dir_all(rootfs.join("bin")).expect("creating the rootfs");
@@ -152,6 +231,7 @@ impl Container {
 
         let container = Self {
             id,
+            pod_uid,
             cgroup_path,
             pod_dir,
             bundle,
@@ -206,6 +286,17 @@ impl Container {
         run(Command::new("runc").args(["start", &self.id]));
     }
 
+    /// Runs `args` in the running container, as `runc exec` (and `kubectl exec`)
+    /// does: a new process that enters the container's namespaces and cgroup.
+    pub fn exec(&self, args: &[&str]) -> std::process::Output {
+        Command::new("runc")
+            .args(["exec", &self.id])
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("running runc exec")
+    }
+
     /// What the container's process wrote to stdout.
     pub fn stdout(&self) -> String {
         fs::read_to_string(self.bundle.join("stdout")).unwrap_or_default()
@@ -243,7 +334,12 @@ impl Drop for Container {
             let base = hierarchy.path();
             let pod = base.join(self.pod_dir.trim_start_matches('/'));
             remove_cgroup_tree(&pod);
-            for parent in ["kubepods/besteffort", "kubepods"] {
+            for parent in [
+                "kubepods/besteffort",
+                "kubepods",
+                "kubepods.slice/kubepods-besteffort.slice",
+                "kubepods.slice",
+            ] {
                 // Fails harmlessly while other pods' directories remain.
                 let _ = fs::remove_dir(base.join(parent));
             }

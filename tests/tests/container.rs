@@ -63,7 +63,10 @@ async fn exec_in_a_container_carries_its_cgroup() {
         .expect("an exec event for the container's init");
     let exec = exec_of(shell).expect("an exec event");
     assert_eq!(exec.argv, ["/bin/sh", "-c", script.as_str()]);
-    assert_eq!(exec.vpid, 1, "the first process in the container's pid namespace");
+    assert_eq!(
+        exec.vpid, 1,
+        "the first process in the container's pid namespace"
+    );
     assert_eq!(shell.task.cgroup_id, cgroup_id);
     assert_ne!(
         cgroup_id,

@@ -13,7 +13,7 @@ use sensor::{
 use sensor_tests::{
     can_load_ebpf,
     container::{Container, Layout, Spec},
-    exec_of, nonce, start_with, test_config,
+    exec_of, nonce, open_of, start_with, test_config,
 };
 
 /// What the enricher said of one event, kept for the assertions.
@@ -43,7 +43,10 @@ async fn enrich_until(
     let mut batch = Vec::new();
     while std::time::Instant::now() < deadline && !done(&seen) {
         batch.clear();
-        reader.read_batch(&mut batch).await.expect("reading the ring");
+        reader
+            .read_batch(&mut batch)
+            .await
+            .expect("reading the ring");
         for event in &batch {
             enricher.note(event);
         }
@@ -76,7 +79,8 @@ fn enricher() -> Enricher {
 fn execs_of<'a>(seen: &'a [Seen], argv0_suffix: &str) -> Vec<&'a Seen> {
     seen.iter()
         .filter(|s| {
-            exec_of(&s.event).is_some_and(|x| x.argv.first().is_some_and(|a| a.ends_with(argv0_suffix)))
+            exec_of(&s.event)
+                .is_some_and(|x| x.argv.first().is_some_and(|a| a.ends_with(argv0_suffix)))
         })
         .collect()
 }
@@ -95,7 +99,10 @@ async fn a_reused_pid_never_inherits_the_earlier_process() {
     let (_sensor, mut reader) = start_with(&config);
     let mut table = enricher();
     let marker = nonce("reuse");
-    let mut first = Command::new("/bin/sleep").arg("0.01").spawn().expect("sleep");
+    let mut first = Command::new("/bin/sleep")
+        .arg("0.01")
+        .spawn()
+        .expect("sleep");
     let pid = first.id();
     let _ = first.wait();
     // The kernel gives the next new process the pid after ns_last_pid; other
@@ -112,20 +119,33 @@ async fn a_reused_pid_never_inherits_the_earlier_process() {
     }
     assert_eq!(second, Some(pid), "could not get pid {pid} again");
     let seen = enrich_until(&mut reader, &mut table, Duration::from_secs(10), |seen| {
-        seen.iter().any(|s| exec_of(&s.event).is_some_and(|x| x.argv.get(1) == Some(&marker)))
+        seen.iter()
+            .any(|s| exec_of(&s.event).is_some_and(|x| x.argv.get(1) == Some(&marker)))
     })
     .await;
     let sleep = execs_of(&seen, "sleep");
-    let sleep = sleep.iter().find(|s| s.event.task.pid == pid).expect("sleep's exec");
+    let sleep = sleep
+        .iter()
+        .find(|s| s.event.task.pid == pid)
+        .expect("sleep's exec");
     let echo = seen
         .iter()
         .find(|s| exec_of(&s.event).is_some_and(|x| x.argv.get(1) == Some(&marker)))
         .expect("echo's exec");
     assert_eq!(echo.event.task.pid, pid, "the same pid");
-    assert!(echo.exepath.as_deref().is_some_and(|p| p.ends_with("/echo")), "{echo:?}");
+    assert!(
+        echo.exepath
+            .as_deref()
+            .is_some_and(|p| p.ends_with("/echo")),
+        "{echo:?}"
+    );
     assert_ne!(echo.start_ticks, sleep.start_ticks, "a later start");
     assert_ne!(echo.exec_id, sleep.exec_id, "another exec id");
-    assert!(table.table_stats().pid_reused >= 1, "{:?}", table.table_stats());
+    assert!(
+        table.table_stats().pid_reused >= 1,
+        "{:?}",
+        table.table_stats()
+    );
 }
 
 /// Runs the command to its end; returns the pid it had.
@@ -171,7 +191,9 @@ async fn processes_know_whether_they_came_in_with_the_container_or_later() {
     ]);
     assert!(session.status.success(), "runc exec: {session:?}");
     let seen = enrich_until(&mut reader, &mut table, Duration::from_secs(15), |seen| {
-        seen.iter().any(|s| exec_of(&s.event).is_some_and(|x| x.argv.get(1).is_some_and(|a| a == "orphan")))
+        seen.iter().any(|s| {
+            exec_of(&s.event).is_some_and(|x| x.argv.get(1).is_some_and(|a| a == "orphan"))
+        })
     })
     .await;
 
@@ -202,10 +224,14 @@ async fn processes_know_whether_they_came_in_with_the_container_or_later() {
         .iter()
         .find(|s| exec_of(&s.event).is_some_and(|x| x.argv.get(1).is_some_and(|a| a == "orphan")))
         .expect("the orphan's echo");
-    assert_eq!(orphan.entry, Some(Entry::Exec), "still the session's: {orphan:?}");
-    // echo's parent is the setsid shell, whose own parent is now the container's
-    // first process.
-    assert_eq!(orphan.ancestor_pids.get(1), Some(&init_pid), "{orphan:?}");
+    assert_eq!(
+        orphan.entry,
+        Some(Entry::Exec),
+        "still the session's: {orphan:?}"
+    );
+    // The setsid shell exec'd its last command, echo, whose parent is now the
+    // container's first process.
+    assert_eq!(orphan.ancestor_pids.first(), Some(&init_pid), "{orphan:?}");
 }
 
 #[tokio::test]
@@ -232,9 +258,14 @@ async fn an_agent_restart_keeps_exec_ids_and_lineage() {
         layout: Layout::Cgroupfs,
     });
     let init_pid = container.init_pid();
+    // The shell's own opens: runc init, which has the same pid, opens files too
+    // before it execs the shell.
     let opens_of_init = |seen: &[Seen]| -> Vec<Seen> {
         seen.iter()
-            .filter(|s| s.event.task.pid == init_pid && s.event.kind() == EventKind::Open)
+            .filter(|s| {
+                s.event.task.pid == init_pid
+                    && open_of(&s.event).is_some_and(|o| o.path == "/etc/hostname")
+            })
             .cloned()
             .collect()
     };
@@ -258,7 +289,10 @@ async fn an_agent_restart_keeps_exec_ids_and_lineage() {
         .await
     };
     let (before, after) = (&opens_of_init(&before)[0], &opens_of_init(&after)[0]);
-    assert_eq!(before.exec_id, after.exec_id, "the same program run, the same id");
+    assert_eq!(
+        before.exec_id, after.exec_id,
+        "the same program run, the same id"
+    );
     assert_eq!(before.entry, Some(Entry::Init));
     assert_eq!(after.entry, Some(Entry::Init), "from /proc: {after:?}");
     assert_eq!(after.container.as_deref(), Some(container.id.as_str()));

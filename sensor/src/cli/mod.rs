@@ -1,10 +1,12 @@
 //! The `sensor` command line.
 
+mod context;
 mod fields;
 mod trace;
 
 use clap::{Parser, Subcommand};
 
+pub use context::ContextArgs;
 pub use trace::TraceArgs;
 
 /// Runtime security sensor for Kubernetes nodes.
@@ -20,7 +22,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Print every kernel event as one JSON object per line, until Ctrl-C or SIGTERM.
-    Trace(TraceArgs),
+    Trace(Box<TraceArgs>),
     /// Print the catalogue of event fields used in output, rules and queries.
     Fields {
         /// Print JSON instead of a table.

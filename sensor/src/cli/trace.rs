@@ -9,7 +9,9 @@ use anyhow::Context as _;
 use clap::Args;
 use tokio::signal::unix::{SignalKind, signal};
 
+use super::context::ContextArgs;
 use crate::{
+    context::{Enricher, kubelet::PodCache},
     event::{
         Event, EventKind,
         clock::{self, BootClock},
@@ -19,8 +21,11 @@ use crate::{
         AddrRange, KernelConfig, KernelSensor, OpenFilter, WakeupPolicy,
         counters::{self, DropTracker},
     },
-    output::json,
+    output::{context as who_json, json},
 };
+
+/// How often the process table drops processes whose exit events were lost.
+const SWEEP_EVERY: Duration = Duration::from_secs(30);
 
 /// Options of `sensor trace`.
 #[derive(Debug, Clone, Args)]
@@ -64,6 +69,9 @@ pub struct TraceArgs {
     /// accept, the local one of a bind or listen. Default: every address.
     #[arg(long = "addr", value_name = "CIDR")]
     pub addrs: Vec<AddrRange>,
+    /// Where the process, container and pod context comes from.
+    #[command(flatten)]
+    pub context: ContextArgs,
 }
 
 fn parse_kind(name: &str) -> Result<EventKind, String> {
@@ -121,6 +129,23 @@ async fn trace(args: &TraceArgs) -> anyhow::Result<()> {
     let (sensor, mut reader) =
         KernelSensor::start(&args.kernel_config()).context("cannot start the kernel sensor")?;
     tracing::info!(programs = ?sensor.attached(), "tracing; stop with Ctrl-C");
+    // After the programs are attached, so no process falls between the scan of
+    // /proc and the first events.
+    let pods = match args.context.kubelet() {
+        Some(config) => {
+            let pods = PodCache::new(&config).context("bad kubelet configuration")?;
+            tokio::spawn(pods.clone().run());
+            Some(pods)
+        }
+        None => None,
+    };
+    let mut enricher =
+        Enricher::start(&args.context.enrich(), pods).context("cannot start the process table")?;
+    let mut writer = Writer {
+        pod_wait: args.context.pod_wait(),
+        ticks_per_second: crate::context::procfs::clock_ticks_per_second(),
+    };
+    let mut last_sweep = std::time::Instant::now();
 
     let mut sigint = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
     let mut sigterm = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
@@ -136,12 +161,19 @@ async fn trace(args: &TraceArgs) -> anyhow::Result<()> {
             _ = sigterm.recv() => break Ok(()),
             read = reader.read_batch(&mut batch) => {
                 read.context("reading the event ring buffer failed")?;
-                if let Err(err) = write_events(&mut out, &batch) {
+                if let Err(err) = writer.write(&mut out, &batch, &mut enricher).await {
                     break Err(err);
                 }
                 batch.clear();
             }
             _ = tick.tick() => {
+                if last_sweep.elapsed() >= SWEEP_EVERY {
+                    last_sweep = std::time::Instant::now();
+                    let swept = enricher.sweep();
+                    if swept > 0 {
+                        tracing::info!(swept, "processes whose exit was lost left the table");
+                    }
+                }
                 if let Err(err) = report_drops(&mut out, &sensor, &reader, &mut drops) {
                     break Err(err);
                 }
@@ -150,9 +182,11 @@ async fn trace(args: &TraceArgs) -> anyhow::Result<()> {
     };
     // Whatever the kernel wrote before we stopped still goes out.
     reader.drain(&mut batch);
-    let result = result
-        .and_then(|()| write_events(&mut out, &batch))
-        .and_then(|()| report_drops(&mut out, &sensor, &reader, &mut drops));
+    let result = match result {
+        Ok(()) => writer.write(&mut out, &batch, &mut enricher).await,
+        err => err,
+    };
+    let result = result.and_then(|()| report_drops(&mut out, &sensor, &reader, &mut drops));
     let stats = reader.stats();
     let filtered = sensor
         .counters()
@@ -165,6 +199,8 @@ async fn trace(args: &TraceArgs) -> anyhow::Result<()> {
         wakeups = stats.wakeups,
         timer_polls = stats.timer_polls,
         decode_errors = stats.decode_errors,
+        processes = enricher.processes(),
+        table = ?enricher.table_stats(),
         "stopped; programs detached"
     );
     drop(sensor);
@@ -174,16 +210,49 @@ async fn trace(args: &TraceArgs) -> anyhow::Result<()> {
     }
 }
 
-fn write_events(out: &mut impl Write, batch: &[Event]) -> io::Result<()> {
-    if batch.is_empty() {
-        return Ok(());
+/// Writes events with their context.
+struct Writer {
+    pod_wait: Duration,
+    ticks_per_second: u64,
+}
+
+impl Writer {
+    /// Writes a batch, each event with its process, container and pod. A
+    /// container the kubelet has not listed yet holds the batch once, briefly,
+    /// while the kubelet is asked again: a pod's first events are the ones an
+    /// analyst needs most.
+    async fn write(
+        &mut self,
+        out: &mut impl Write,
+        batch: &[Event],
+        enricher: &mut Enricher,
+    ) -> io::Result<()> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        for event in batch {
+            enricher.note(event);
+        }
+        if enricher.take_unlisted()
+            && let Some(pods) = enricher.pods()
+        {
+            pods.request_refresh();
+            pods.wait_fresh(std::time::Instant::now() + self.pod_wait)
+                .await;
+        }
+        let clock = BootClock::now();
+        for event in batch {
+            enricher.observe(event);
+            let mut value = json::event(event, &clock);
+            if let Some(obj) = value.as_object_mut() {
+                who_json::add(obj, &enricher.who(event), &clock, self.ticks_per_second);
+            }
+            enricher.retire(event);
+            serde_json::to_writer(&mut *out, &value)?;
+            out.write_all(b"\n")?;
+        }
+        out.flush()
     }
-    let clock = BootClock::now();
-    for event in batch {
-        serde_json::to_writer(&mut *out, &json::event(event, &clock))?;
-        out.write_all(b"\n")?;
-    }
-    out.flush()
 }
 
 fn report_drops(

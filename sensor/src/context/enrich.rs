@@ -106,7 +106,10 @@ impl Enricher {
         });
         let scan = procfs::scan(&config.proc_root);
         if scan.errors > 0 {
-            tracing::warn!(errors = scan.errors, "some processes could not be read from /proc");
+            tracing::warn!(
+                errors = scan.errors,
+                "some processes could not be read from /proc"
+            );
         }
         table.load(scan.entries, |entry| {
             let path = entry.cgroup.as_deref()?;

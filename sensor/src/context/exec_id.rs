@@ -74,10 +74,17 @@ mod tests {
         let base = ids.id(4242, 1000, 3);
         assert_eq!(base, "6f0e1b3a9c2d4e5f-3e8-1092-3");
         assert_eq!(ids.id(4242, 1000, 3), base, "the same run, the same id");
-        for other in [ids.id(4243, 1000, 3), ids.id(4242, 1001, 3), ids.id(4242, 1000, 4)] {
+        for other in [
+            ids.id(4243, 1000, 3),
+            ids.id(4242, 1001, 3),
+            ids.id(4242, 1000, 4),
+        ] {
             assert_ne!(other, base);
         }
-        assert_ne!(ExecIds::new("00000000-0000-0000-0000-000000000001").id(4242, 1000, 3), base);
+        assert_ne!(
+            ExecIds::new("00000000-0000-0000-0000-000000000001").id(4242, 1000, 3),
+            base
+        );
     }
 
     #[test]

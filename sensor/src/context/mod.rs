@@ -8,6 +8,10 @@
 
 pub mod cgroups;
 pub mod container;
+mod enrich;
+pub mod exec_id;
 pub mod kubelet;
 pub mod process;
 pub mod procfs;
+
+pub use enrich::{EnrichConfig, EnrichError, Enricher, Who};

@@ -62,7 +62,10 @@ fn a_child_runs_its_parents_program_until_it_execs_and_leaves_at_exit() {
     t.observe(&event(10, 1, 5, exec("/bin/sh", 10)), None);
     t.observe(&event(11, 10, 7, Body::Fork), None);
     let child = t.get(11).expect("the child");
-    assert_eq!((&*child.exepath, child.args.len(), child.ppid), ("/bin/sh", 2, 10));
+    assert_eq!(
+        (&*child.exepath, child.args.len(), child.ppid),
+        ("/bin/sh", 2, 10)
+    );
     assert_eq!(child.loginuid, Some(1000), "inherited");
 
     t.observe(&event(11, 10, 7, exec("/bin/cat", 11)), None);
@@ -74,10 +77,16 @@ fn a_child_runs_its_parents_program_until_it_execs_and_leaves_at_exit() {
 
     let exit = event(11, 10, 7, Body::Exit(Exit { status: 0 }));
     t.observe(&exit, None);
-    assert!(t.get(11).is_some(), "still there while its exit is reported");
+    assert!(
+        t.get(11).is_some(),
+        "still there while its exit is reported"
+    );
     t.retire(&exit);
     assert!(t.get(11).is_none());
-    assert_eq!((t.stats().forks, t.stats().execs, t.stats().exits), (1, 2, 1));
+    assert_eq!(
+        (t.stats().forks, t.stats().execs, t.stats().exits),
+        (1, 2, 1)
+    );
 }
 
 #[test]
@@ -165,7 +174,9 @@ fn a_scan_loads_parents_before_children_and_skips_kernel_threads() {
         entry(3, 1, 10, 3, "/"),
         kthread,
     ];
-    t.load(scan, |e| (e.cgroup.as_deref() == Some("/c")).then(|| "cc".into()));
+    t.load(scan, |e| {
+        (e.cgroup.as_deref() == Some("/c")).then(|| "cc".into())
+    });
     assert_eq!(t.len(), 3);
     assert_eq!(t.get(4).map(|p| p.entry), Some(Entry::Init));
     assert_eq!(t.get(5).map(|p| p.entry), Some(Entry::Init));

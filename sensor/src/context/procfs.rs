@@ -34,6 +34,21 @@ pub const MAX_ERROR_TEXTS: usize = 8;
 /// `PF_KTHREAD` in `task_struct.flags` (`include/linux/sched.h`), stat's field 9.
 const PF_KTHREAD: u32 = 0x0020_0000;
 
+/// The start time of process `pid` (stat's field 22), if it is alive: one read,
+/// for checking that a pid still names the same process.
+pub fn start_ticks(proc_root: &Path, pid: u32) -> Option<u64> {
+    let stat = std::fs::read(proc_root.join(pid.to_string()).join("stat")).ok()?;
+    // The command name is in parentheses and may hold anything: fields after
+    // its last `)`, from field 3 (state) on.
+    let close = stat.iter().rposition(|&b| b == b')')?;
+    let rest = std::str::from_utf8(stat.get(close + 2..)?).ok()?;
+    let mut fields = rest.split(' ');
+    if matches!(fields.next(), Some("X" | "Z")) {
+        return None;
+    }
+    fields.nth(18)?.parse().ok()
+}
+
 /// Clock ticks per second when sysconf cannot say: `USER_HZ` is 100 on every
 /// architecture but alpha.
 const DEFAULT_USER_HZ: u64 = 100;
@@ -47,7 +62,7 @@ const MAX_STATUS_BYTES: u64 = 64 * 1024;
 const MAX_CGROUP_BYTES: u64 = 64 * 1024;
 
 /// One process (a thread group) as /proc shows it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ProcEntry {
     /// The process id (the thread group id).
     pub pid: u32,
@@ -81,6 +96,9 @@ pub struct ProcEntry {
     pub cgroup: Option<String>,
     /// A kernel thread, not a user process.
     pub kernel_thread: bool,
+    /// The pid in the process's own pid namespace (the last of `status`'s
+    /// `NSpid`): 1 for a container's first process.
+    pub vpid: Option<u32>,
 }
 
 /// Why a process could not be read.
@@ -244,7 +262,7 @@ fn read_process(process: &Process, pid: u32) -> Result<ProcEntry, ProcError> {
     if exited(&stat) {
         return Err(ProcError::Vanished { pid });
     }
-    let (uid, gid) = real_ids(process, pid)?;
+    let (uid, gid, vpid) = status_ids(process, pid)?;
     let cmdline = read_capped(process, pid, "cmdline", MAX_ARGS_BYTES as u64 + 1)?;
     let (args, args_truncated) = split_args(&cmdline);
     let ppid = u32::try_from(stat.ppid).unwrap_or(0);
@@ -284,6 +302,7 @@ fn read_process(process: &Process, pid: u32) -> Result<ProcEntry, ProcError> {
             .ok()
             .and_then(|text| v2_cgroup(&text)),
         kernel_thread,
+        vpid,
     })
 }
 
@@ -300,20 +319,26 @@ fn exited(stat: &Stat) -> bool {
     }
 }
 
-/// The real uid and gid from `status`, read as bytes: its `Name:` line is the
-/// command name, which may be any bytes, and procfs's own parser refuses non-UTF-8.
-/// The kernel escapes newlines in that name, so no process can forge a `Uid:` line.
-fn real_ids(process: &Process, pid: u32) -> Result<(u32, u32), ProcError> {
+/// The real uid and gid, and the pid in the process's own namespace, from
+/// `status`, read as bytes: its `Name:` line is the command name, which may be
+/// any bytes, and procfs's own parser refuses non-UTF-8. The kernel escapes
+/// newlines in that name, so no process can forge a `Uid:` line.
+fn status_ids(process: &Process, pid: u32) -> Result<(u32, u32, Option<u32>), ProcError> {
     let status = read_capped(process, pid, "status", MAX_STATUS_BYTES)?;
-    let first = |key: &[u8]| -> Option<u32> {
+    let fields = |key: &[u8]| {
         let line = status
             .split(|&b| b == b'\n')
-            .find_map(|line| line.strip_prefix(key))?;
-        let field = line
-            .split(|b| b.is_ascii_whitespace())
-            .find(|f| !f.is_empty())?;
-        std::str::from_utf8(field).ok()?.parse().ok()
+            .find_map(|line| line.strip_prefix(key))
+            .unwrap_or_default();
+        line.split(|b| b.is_ascii_whitespace())
+            .filter(|f| !f.is_empty())
+            .map(|f| {
+                std::str::from_utf8(f)
+                    .ok()
+                    .and_then(|f| f.parse::<u32>().ok())
+            })
     };
+    let first = |key: &[u8]| fields(key).next().flatten();
     let malformed = |reason| ProcError::Malformed {
         pid,
         file: "status",
@@ -321,7 +346,9 @@ fn real_ids(process: &Process, pid: u32) -> Result<(u32, u32), ProcError> {
     };
     let uid = first(b"Uid:").ok_or_else(|| malformed("no Uid line"))?;
     let gid = first(b"Gid:").ok_or_else(|| malformed("no Gid line"))?;
-    Ok((uid, gid))
+    // The innermost namespace's number comes last; kernels before 4.1 lack the line.
+    let vpid = fields(b"NSpid:").next_back().flatten();
+    Ok((uid, gid, vpid))
 }
 
 /// At most `cap` bytes of one of the process's files.

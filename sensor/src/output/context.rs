@@ -4,7 +4,7 @@
 use serde_json::{Map, Value};
 
 use crate::{
-    context::{Who, process::Process},
+    context::{Who, kubelet::WorkloadKind, process::Process},
     event::clock::BootClock,
     fields as f,
 };
@@ -15,7 +15,8 @@ pub fn cmdline(name: &str, argv: &[String]) -> String {
     if args.is_empty() {
         return name.to_owned();
     }
-    let mut line = String::with_capacity(name.len() + args.iter().map(|a| a.len() + 1).sum::<usize>());
+    let mut line =
+        String::with_capacity(name.len() + args.iter().map(|a| a.len() + 1).sum::<usize>());
     line.push_str(name);
     for arg in args {
         line.push(' ');
@@ -37,7 +38,10 @@ pub fn add(obj: &mut Map<String, Value>, who: &Who<'_>, clock: &BootClock, ticks
     if let Some(parent) = who.ancestors.first() {
         obj.insert(f::PROC_PNAME.into(), parent.comm.clone().into());
         obj.insert(f::PROC_PEXEPATH.into(), (*parent.exepath).into());
-        obj.insert(f::PROC_PCMDLINE.into(), cmdline(&parent.comm, &parent.args).into());
+        obj.insert(
+            f::PROC_PCMDLINE.into(),
+            cmdline(&parent.comm, &parent.args).into(),
+        );
     }
     let own = who.process.into_iter();
     let chain = || own.clone().chain(who.ancestors.iter().copied());
@@ -53,12 +57,17 @@ pub fn add(obj: &mut Map<String, Value>, who: &Who<'_>, clock: &BootClock, ticks
 }
 
 fn process(obj: &mut Map<String, Value>, p: &Process, clock: &BootClock, ticks_per_second: u64) {
-    let start_ns = p.start_ticks.saturating_mul(1_000_000_000 / ticks_per_second.clamp(1, 1_000_000_000));
+    let start_ns = p
+        .start_ticks
+        .saturating_mul(1_000_000_000 / ticks_per_second.clamp(1, 1_000_000_000));
     obj.insert(f::PROC_PID_TS.into(), clock.epoch_ns(start_ns).into());
     if !obj.contains_key(f::PROC_EXEPATH) {
         obj.insert(f::PROC_EXEPATH.into(), (*p.exepath).into());
         let args = p.args.get(1..).unwrap_or_default().join(" ");
-        obj.insert(f::PROC_EXE.into(), p.args.first().cloned().unwrap_or_default().into());
+        obj.insert(
+            f::PROC_EXE.into(),
+            p.args.first().cloned().unwrap_or_default().into(),
+        );
         obj.insert(f::PROC_ARGS.into(), args.into());
         obj.insert(f::PROC_CMDLINE.into(), cmdline(&p.comm, &p.args).into());
     }
@@ -85,26 +94,34 @@ fn container(obj: &mut Map<String, Value>, who: &Who<'_>) {
         }
         return;
     };
-    obj.insert(f::CONTAINER_ID.into(), c.id.get(..12).unwrap_or(&c.id).into());
+    obj.insert(
+        f::CONTAINER_ID.into(),
+        c.id.get(..12).unwrap_or(&c.id).into(),
+    );
     obj.insert(f::CONTAINER_FULL_ID.into(), c.id.clone().into());
     let listed = who.pod_container.as_ref();
     let runtime = c
         .runtime
         .map(|r| r.name().to_owned())
-        .or_else(|| listed.and_then(|l| l.container.runtime.clone()));
+        .or_else(|| listed.and_then(|l| l.container().runtime.clone()));
     if let Some(runtime) = runtime {
         obj.insert(f::CONTAINER_TYPE.into(), runtime.into());
     }
     if let Some(uid) = &c.pod_uid {
         obj.insert(f::K8S_POD_UID.into(), uid.clone().into());
     }
-    let pod = listed.map(|l| &l.pod).or(who.pod.as_ref());
+    let pod = listed.map(|l| l.pod()).or(who.pod.as_ref());
     if let Some(l) = listed {
-        let info = &l.container;
+        let info = l.container();
         obj.insert(f::CONTAINER_NAME.into(), info.name.clone().into());
         obj.insert(f::CONTAINER_IMAGE.into(), info.image.clone().into());
-        obj.insert(f::CONTAINER_IMAGE_REPOSITORY.into(), info.image_repository.clone().into());
-        obj.insert(f::CONTAINER_IMAGE_TAG.into(), info.image_tag.clone().into());
+        obj.insert(
+            f::CONTAINER_IMAGE_REPOSITORY.into(),
+            info.image_repository.clone().into(),
+        );
+        if let Some(tag) = &info.image_tag {
+            obj.insert(f::CONTAINER_IMAGE_TAG.into(), tag.clone().into());
+        }
         if let Some(digest) = &info.image_digest {
             obj.insert(f::CONTAINER_IMAGE_DIGEST.into(), digest.clone().into());
         }
@@ -120,15 +137,22 @@ fn container(obj: &mut Map<String, Value>, who: &Who<'_>) {
         .map(|(k, v)| (k.clone(), Value::from(v.clone())))
         .collect();
     obj.insert(f::K8S_POD_LABELS.into(), labels.into());
-    obj.insert(f::K8S_POD_SERVICE_ACCOUNT.into(), pod.service_account.clone().into());
-    obj.insert(f::K8S_NODE_NAME.into(), pod.node_name.clone().into());
+    if let Some(account) = &pod.service_account {
+        obj.insert(f::K8S_POD_SERVICE_ACCOUNT.into(), account.clone().into());
+    }
+    if let Some(node) = &pod.node_name {
+        obj.insert(f::K8S_NODE_NAME.into(), node.clone().into());
+    }
     if let Some(w) = &pod.workload {
-        obj.insert(f::K8S_WORKLOAD_KIND.into(), w.kind.name().into());
+        obj.insert(f::K8S_WORKLOAD_KIND.into(), w.kind.as_str().into());
         obj.insert(f::K8S_WORKLOAD_NAME.into(), w.name.clone().into());
         if let Some(rs) = &w.replicaset {
             obj.insert(f::K8S_RS_NAME.into(), rs.clone().into());
         }
-        if w.kind.name() == "Deployment" {
+        if let Some(job) = &w.job {
+            obj.insert(f::K8S_JOB_NAME.into(), job.clone().into());
+        }
+        if w.kind == WorkloadKind::Deployment {
             obj.insert(f::K8S_DEPLOYMENT_NAME.into(), w.name.clone().into());
         }
     }

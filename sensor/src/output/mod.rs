@@ -1,3 +1,4 @@
 //! Ways events leave the agent.
 
+pub mod context;
 pub mod json;
