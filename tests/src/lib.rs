@@ -8,6 +8,7 @@
 pub mod container;
 pub mod floor;
 pub mod progtime;
+pub mod trace;
 pub mod workload;
 
 use std::time::{Duration, Instant};

@@ -2,37 +2,17 @@
 //! a clean detach on SIGINT and SIGTERM, and a clear error without privileges.
 
 use std::{
-    io::{BufRead as _, BufReader},
     os::unix::process::CommandExt as _,
-    path::PathBuf,
-    process::{Child, Command, Stdio},
-    sync::mpsc,
+    process::Command,
     time::{Duration, Instant},
 };
 
 use sensor::kernel::probes;
-use sensor_tests::{can_load_ebpf, nonce};
+use sensor_tests::{
+    can_load_ebpf, nonce,
+    trace::{Trace, sensor_bin},
+};
 use serde_json::Value;
-
-/// The `sensor` binary: `SENSOR_BIN` (set by `cargo xtask test`), else next to the
-/// test binary's directory.
-fn sensor_bin() -> PathBuf {
-    if let Some(bin) = std::env::var_os("SENSOR_BIN") {
-        return bin.into();
-    }
-    let exe = std::env::current_exe().expect("the test's own path");
-    let bin = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .map(|dir| dir.join("sensor"))
-        .expect("a target directory");
-    assert!(
-        bin.exists(),
-        "{} is missing: run `cargo build -p sensor` first, or use `cargo xtask test`",
-        bin.display()
-    );
-    bin
-}
 
 /// Programs with the names of ours loaded in the kernel now (the kernel keeps the
 /// first 15 bytes of a name).
@@ -46,69 +26,9 @@ fn loaded_programs_of_ours() -> usize {
         .count()
 }
 
-/// Kills the sensor if a test fails while it runs, so no sensor outlives its test.
-struct KillOnDrop(Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Starts `sensor trace`; returns it once it logs that it is tracing, with a
-/// channel of its stdout lines.
-fn start_trace(args: &[&str]) -> (Child, mpsc::Receiver<String>) {
-    let mut child = Command::new(sensor_bin())
-        .arg("trace")
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("starting sensor trace");
-    let stderr = BufReader::new(child.stderr.take().expect("piped stderr"));
-    let (ready_tx, ready_rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in stderr.lines().map_while(Result::ok) {
-            eprintln!("sensor: {line}");
-            if line.contains("tracing; stop with") {
-                let _ = ready_tx.send(());
-            }
-        }
-    });
-    let stdout = BufReader::new(child.stdout.take().expect("piped stdout"));
-    let (line_tx, line_rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in stdout.lines().map_while(Result::ok) {
-            if line_tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    ready_rx
-        .recv_timeout(Duration::from_secs(30))
-        .expect("sensor trace did not start within 30 s");
-    (child, line_rx)
-}
-
-fn wait_exit(child: &mut Child, timeout: Duration) -> std::process::ExitStatus {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(status) = child.try_wait().expect("waiting for sensor") {
-            return status;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "sensor did not exit within {timeout:?}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 fn stops_cleanly_on(signal: libc::c_int) {
     let before = loaded_programs_of_ours();
-    let (child, lines) = start_trace(&["--poll-ms", "20"]);
-    let mut child = KillOnDrop(child);
+    let mut trace = Trace::start(&["--poll-ms", "20"]);
     assert_eq!(
         loaded_programs_of_ours(),
         before + {
@@ -128,7 +48,8 @@ fn stops_cleanly_on(signal: libc::c_int) {
     assert!(status.status.success());
     let deadline = Instant::now() + Duration::from_secs(10);
     let event = loop {
-        let line = lines
+        let line = trace
+            .lines
             .recv_timeout(deadline.saturating_duration_since(Instant::now()))
             .expect("an event line for our echo");
         let value: Value =
@@ -158,9 +79,7 @@ fn stops_cleanly_on(signal: libc::c_int) {
             .is_some_and(|t| t > 1_600_000_000_000_000_000)
     );
 
-    // SAFETY: signalling our own child.
-    unsafe { libc::kill(child.0.id() as i32, signal) };
-    let status = wait_exit(&mut child.0, Duration::from_secs(10));
+    let status = trace.stop(signal);
     assert!(
         status.success(),
         "sensor trace exits 0 on signal {signal}: {status}"
@@ -200,7 +119,7 @@ fn trace_reports_drops_as_json_lines() {
     }
     // A one-page ring that is read every 10 s and never wakes the reader: a burst
     // of execs must overrun it.
-    let (child, lines) = start_trace(&[
+    let mut trace = Trace::start(&[
         "--ring-bytes",
         "4096",
         "--wakeup-bytes",
@@ -210,7 +129,6 @@ fn trace_reports_drops_as_json_lines() {
         "--events",
         "exec",
     ]);
-    let mut child = KillOnDrop(child);
     let mut workload = sensor_tests::workload::spawn_execs(50, "drops");
     assert!(workload.wait().expect("the workload").success());
     // Other processes on the machine exec too, so a first report may come before
@@ -218,7 +136,8 @@ fn trace_reports_drops_as_json_lines() {
     let deadline = Instant::now() + Duration::from_secs(10);
     let mut first = None;
     let last = loop {
-        let line = lines
+        let line = trace
+            .lines
             .recv_timeout(deadline.saturating_duration_since(Instant::now()))
             .expect("drop lines counting the burst within 10 s");
         let value: Value = serde_json::from_str(&line).expect("a JSON line");
@@ -237,9 +156,7 @@ fn trace_reports_drops_as_json_lines() {
         last["drop.count"].as_u64().is_some_and(|n| n > 0),
         "a report counts new drops: {last}"
     );
-    // SAFETY: signalling our own child.
-    unsafe { libc::kill(child.0.id() as i32, libc::SIGTERM) };
-    assert!(wait_exit(&mut child.0, Duration::from_secs(10)).success());
+    assert!(trace.stop(libc::SIGTERM).success());
 }
 
 #[test]

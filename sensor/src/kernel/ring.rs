@@ -54,7 +54,14 @@ pub struct EventReader {
     ring: AsyncFd<RingBuf<MapData>>,
     poll_interval: Duration,
     stats: ReaderStats,
+    /// The last read stopped at [`BATCH_MAX`]: records are waiting.
+    more: bool,
 }
+
+/// Records decoded by one [`EventReader::read_batch`] at most, so that a burst
+/// makes several modest batches rather than one that holds the whole ring in
+/// memory at once (the agent's memory must not grow with the event rate).
+pub const BATCH_MAX: usize = 4096;
 
 impl EventReader {
     pub(super) fn new(ring: RingBuf<MapData>, poll_interval: Duration) -> std::io::Result<Self> {
@@ -64,6 +71,7 @@ impl EventReader {
             ring: unsafe { AsyncFd::register(ring)? },
             poll_interval,
             stats: ReaderStats::default(),
+            more: false,
         })
     }
 
@@ -72,9 +80,13 @@ impl EventReader {
         self.stats
     }
 
-    /// Waits for a wakeup or the poll interval, then decodes every waiting record
-    /// into `out`. Returns how many records it read.
+    /// Waits for a wakeup or the poll interval, unless records are known to wait,
+    /// then decodes up to [`BATCH_MAX`] waiting records into `out`. Returns how
+    /// many records it read.
     pub async fn read_batch(&mut self, out: &mut Vec<Event>) -> std::io::Result<usize> {
+        if self.more {
+            return Ok(self.drain_at_most(out, BATCH_MAX));
+        }
         match tokio::time::timeout(self.poll_interval, self.ring.readable()).await {
             Ok(guard) => {
                 self.stats.wakeups += 1;
@@ -84,21 +96,28 @@ impl EventReader {
             }
             Err(_elapsed) => self.stats.timer_polls += 1,
         }
-        Ok(self.drain(out))
+        Ok(self.drain_at_most(out, BATCH_MAX))
     }
 
     /// Decodes every record waiting now, without waiting.
     pub fn drain(&mut self, out: &mut Vec<Event>) -> usize {
+        self.drain_at_most(out, usize::MAX)
+    }
+
+    fn drain_at_most(&mut self, out: &mut Vec<Event>, max: usize) -> usize {
         let ring = self.ring.get_mut();
         let mut read = 0;
         let mut errors = Vec::new();
-        while let Some(item) = ring.next() {
+        self.more = false;
+        while read < max {
+            let Some(item) = ring.next() else { break };
             read += 1;
             match decode(&item) {
                 Ok(event) => out.push(event),
                 Err(err) => errors.push(err),
             }
         }
+        self.more = read == max;
         self.stats.records += read as u64;
         for err in &errors {
             self.refuse(err);

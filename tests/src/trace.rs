@@ -1,0 +1,166 @@
+//! `sensor trace` as a user runs it: the binary, started with arguments, its
+//! stdout lines on a channel and its log kept for the test to read.
+
+use std::{
+    io::{BufRead as _, BufReader},
+    path::PathBuf,
+    process::{Child, Command, ExitStatus, Stdio},
+    sync::{Arc, Mutex, mpsc},
+    time::{Duration, Instant},
+};
+
+/// The `sensor` binary: `SENSOR_BIN` (set by `cargo xtask test`), else next to the
+/// test binary's directory.
+pub fn sensor_bin() -> PathBuf {
+    if let Some(bin) = std::env::var_os("SENSOR_BIN") {
+        return bin.into();
+    }
+    let exe = std::env::current_exe().expect("the test's own path");
+    let bin = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .map(|dir| dir.join("sensor"))
+        .expect("a target directory");
+    assert!(
+        bin.exists(),
+        "{} is missing: run `cargo build -p sensor` first, or use `cargo xtask test`",
+        bin.display()
+    );
+    bin
+}
+
+/// A running `sensor trace`; killed on drop, so none outlives its test.
+pub struct Trace {
+    /// The process.
+    pub child: Child,
+    /// Its stdout, line by line.
+    pub lines: mpsc::Receiver<String>,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+/// `line` without the terminal colour codes the logger adds.
+fn plain(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            // CSI: ESC [ parameters final-byte
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+            continue;
+        }
+        out.push(c);
+    }
+    out
+}
+
+impl Trace {
+    /// Starts `sensor trace ARGS` and waits until it traces.
+    pub fn start(args: &[&str]) -> Self {
+        Self::start_command(Command::new(sensor_bin()).arg("trace").args(args))
+    }
+
+    /// Starts `command` (a `sensor trace` with its environment) and waits until
+    /// it traces.
+    pub fn start_command(command: &mut Command) -> Self {
+        let mut child = command
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("starting sensor trace");
+        let stderr = BufReader::new(child.stderr.take().expect("piped stderr"));
+        let (ready_tx, ready_rx) = mpsc::channel();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let kept = log.clone();
+        std::thread::spawn(move || {
+            for line in stderr.lines().map_while(Result::ok) {
+                eprintln!("sensor: {line}");
+                let line = plain(&line);
+                if line.contains("tracing; stop with") {
+                    let _ = ready_tx.send(());
+                }
+                kept.lock().expect("the log").push(line);
+            }
+        });
+        let stdout = BufReader::new(child.stdout.take().expect("piped stdout"));
+        let (line_tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in stdout.lines().map_while(Result::ok) {
+                if line_tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        ready_rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("sensor trace did not start within 30 s");
+        Self { child, lines, log }
+    }
+
+    /// Its log lines so far, without colour codes.
+    pub fn log(&self) -> Vec<String> {
+        self.log.lock().expect("the log").clone()
+    }
+
+    /// Waits until a log line contains `text`; returns it.
+    pub fn wait_log(&self, text: &str, timeout: Duration) -> String {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(line) = self.log().into_iter().find(|l| l.contains(text)) {
+                return line;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no log line with {text:?} within {timeout:?}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Sends `signal` and waits for the exit.
+    pub fn stop(&mut self, signal: libc::c_int) -> ExitStatus {
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe { libc::kill(self.child.id() as libc::pid_t, signal) };
+        self.wait_exit(Duration::from_secs(30))
+    }
+
+    /// Waits for the process to exit.
+    pub fn wait_exit(&mut self, timeout: Duration) -> ExitStatus {
+        wait_exit(&mut self.child, timeout)
+    }
+}
+
+impl Drop for Trace {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Waits for `child` to exit, at most `timeout`.
+pub fn wait_exit(child: &mut Child, timeout: Duration) -> ExitStatus {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(status) = child.try_wait().expect("waiting for sensor") {
+            return status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "sensor did not exit within {timeout:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The value of `key=` in a log line (`processes=12` gives 12).
+pub fn log_value(line: &str, key: &str) -> Option<u64> {
+    let at = line.find(&format!(" {key}="))? + key.len() + 2;
+    let digits: String = line[at..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits.parse().ok()
+}
