@@ -7,6 +7,7 @@
 
 pub mod container;
 pub mod floor;
+pub mod kubelet;
 pub mod progtime;
 pub mod trace;
 pub mod workload;

@@ -181,16 +181,30 @@ impl PodCache {
     }
 
     /// Waits until a fetch that starts after this call has ended, or `deadline`
-    /// passes; `true` when that fetch brought pods. Does not ask for the fetch:
-    /// call [`request_refresh`](Self::request_refresh) first to have it soon.
-    pub async fn wait_fresh(&self, deadline: Instant) -> bool {
+    /// passes; `true` when that fetch brought pods. The fetch to wait for is fixed
+    /// when this is called, not when the future is first polled, so that
+    /// `let fresh = cache.wait_fresh(deadline); cache.request_refresh(); fresh.await`
+    /// cannot miss the fetch it asked for (which [`refresh_and_wait`](Self::refresh_and_wait)
+    /// does). It does not ask for a fetch by itself.
+    pub fn wait_fresh(&self, deadline: Instant) -> impl Future<Output = bool> + Send + 'static {
         let target = self.inner.started.load(Ordering::Acquire) + 1;
         let mut done = self.inner.done.subscribe();
-        let ended = done.wait_for(|done| done.seq >= target);
-        match tokio::time::timeout_at(deadline.into(), ended).await {
-            Ok(Ok(done)) => done.ok,
-            _ => false,
+        async move {
+            let ended = done.wait_for(|done| done.seq >= target);
+            match tokio::time::timeout_at(deadline.into(), ended).await {
+                Ok(Ok(done)) => done.ok,
+                _ => false,
+            }
         }
+    }
+
+    /// Asks for a fetch and waits until one that started after this call ended,
+    /// or `deadline` passes; `true` when it brought pods. For a miss on a
+    /// brand-new container, whose pod the kubelet may list by the next fetch.
+    pub async fn refresh_and_wait(&self, deadline: Instant) -> bool {
+        let fresh = self.wait_fresh(deadline);
+        self.request_refresh();
+        fresh.await
     }
 
     /// The counters, for metrics.

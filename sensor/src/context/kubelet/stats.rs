@@ -147,9 +147,10 @@ impl Counters {
         self.refresh_requests.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Records a pod list and the cache's new size; logs a recovery once.
+    /// Records a pod list and the cache's new size; logs the first success and
+    /// each recovery, once.
     pub(super) fn succeeded(&self, url: &str, pods: usize, containers: usize, skipped: usize) {
-        self.successes.fetch_add(1, Ordering::Relaxed);
+        let first = self.successes.fetch_add(1, Ordering::Relaxed) == 0;
         self.set_sizes(pods, containers);
         self.pods_skipped.store(skipped as u64, Ordering::Relaxed);
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
@@ -160,6 +161,9 @@ impl Counters {
                 pods,
                 "kubelet answers again"
             );
+        } else if first {
+            // Once, so that an operator sees the pod source work at start-up.
+            tracing::info!(url, pods, "listing pods from the kubelet");
         }
         state.consecutive = 0;
         state.last_ok = true;
