@@ -29,8 +29,9 @@ pub struct ContextArgs {
     #[arg(long)]
     pub kubelet_insecure_skip_verify: bool,
     /// How long the events of a container the kubelet has not listed yet wait for
-    /// its pod, once per container, in milliseconds.
-    #[arg(long, default_value_t = 1000, value_name = "MS")]
+    /// its pod, once per container, in milliseconds (the kubelet is asked at most
+    /// once a second).
+    #[arg(long, default_value_t = 2500, value_name = "MS")]
     pub pod_wait_ms: u64,
     /// The proc filesystem to read processes from (the host's).
     #[arg(long, default_value = "/proc", value_name = "DIR")]

@@ -233,12 +233,21 @@ impl Writer {
         for event in batch {
             enricher.note(event);
         }
-        if enricher.take_unlisted()
-            && let Some(pods) = enricher.pods()
+        let unlisted = enricher.take_unlisted();
+        // No wait while the kubelet is failing: its events would only be late.
+        if let Some(pods) = enricher.pods()
+            && !unlisted.is_empty()
+            && pods.stats().consecutive_failures == 0
         {
-            pods.request_refresh();
-            pods.wait_fresh(std::time::Instant::now() + self.pod_wait)
-                .await;
+            // The kubelet lists a container once its runtime reports it started,
+            // which may be after its first events: ask again (the cache spaces the
+            // fetches) until all are listed or the wait is over.
+            let deadline = std::time::Instant::now() + self.pod_wait;
+            while std::time::Instant::now() < deadline
+                && unlisted.iter().any(|id| pods.container(id).is_none())
+            {
+                pods.refresh_and_wait(deadline).await;
+            }
         }
         let clock = BootClock::now();
         for event in batch {

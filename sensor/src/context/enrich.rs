@@ -142,15 +142,19 @@ impl Enricher {
     }
 
     /// Notes the event's container: one the kubelet has not listed is reported
-    /// by [`Self::take_unlisted`]. Call for a batch before [`Self::observe`].
+    /// by [`Self::take_unlisted`] the first time, and asks for a (rate-limited)
+    /// fetch every time. Call for a batch before [`Self::observe`].
     pub fn note(&mut self, event: &Event) {
         let Some(c) = self.container(event.task.cgroup_id, event.task.pid) else {
             return;
         };
-        if let Some(pods) = &self.pods
-            && !self.waited.contains(c.id.as_str())
-            && pods.container(&c.id).is_none()
-        {
+        let Some(pods) = &self.pods else { return };
+        if pods.container(&c.id).is_some() {
+            return;
+        }
+        if self.waited.contains(c.id.as_str()) {
+            pods.request_refresh();
+        } else {
             self.unlisted.insert(c.id.as_str().into());
         }
     }
@@ -164,15 +168,13 @@ impl Enricher {
 
     /// Containers seen without their pod since the last call, each only once: the
     /// caller may ask the kubelet and wait briefly before reporting their events.
-    pub fn take_unlisted(&mut self) -> bool {
-        if self.unlisted.is_empty() {
-            return false;
-        }
-        self.waited.extend(self.unlisted.drain());
-        if self.waited.len() > CONTAINERS_MAX {
+    pub fn take_unlisted(&mut self) -> Vec<Arc<str>> {
+        if self.waited.len() + self.unlisted.len() > CONTAINERS_MAX {
             self.waited.clear();
         }
-        true
+        let new: Vec<Arc<str>> = self.unlisted.drain().collect();
+        self.waited.extend(new.iter().cloned());
+        new
     }
 
     /// Everything known of the event's process, container and pod.
