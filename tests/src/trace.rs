@@ -5,7 +5,11 @@ use std::{
     io::{BufRead as _, BufReader},
     path::PathBuf,
     process::{Child, Command, ExitStatus, Stdio},
-    sync::{Arc, Mutex, mpsc},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicU64, Ordering},
+        mpsc,
+    },
     time::{Duration, Instant},
 };
 
@@ -98,6 +102,21 @@ impl Trace {
             .recv_timeout(Duration::from_secs(30))
             .expect("sensor trace did not start within 30 s");
         Self { child, lines, log }
+    }
+
+    /// Counts its stdout lines from now on, on a thread of its own, instead of
+    /// handing them over: for tests that only need to know how many came.
+    pub fn count_lines(&mut self) -> Arc<AtomicU64> {
+        let (_, none) = mpsc::channel();
+        let lines = std::mem::replace(&mut self.lines, none);
+        let counted = Arc::new(AtomicU64::new(0));
+        let counter = counted.clone();
+        std::thread::spawn(move || {
+            for _ in lines {
+                counter.fetch_add(1, Ordering::SeqCst);
+            }
+        });
+        counted
     }
 
     /// Its log lines so far, without colour codes.
