@@ -6,6 +6,7 @@
 //! [`cli`] wires them into the `sensor` commands.
 
 pub mod cli;
+pub mod config;
 pub mod context;
 pub mod event;
 pub mod fields;

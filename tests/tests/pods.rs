@@ -221,7 +221,21 @@ fn without_the_kubelet_events_keep_their_container_and_pod_uid() {
     let script = format!("while true; do /bin/echo {marker}; /bin/sleep 0.1; done");
     let c = container(&marker, &script, Layout::Cgroupfs);
     kubelet.set_pods([web_pod(&c).build()]);
-    let trace = trace_with(&kubelet, &["--events", "exec"]);
+    // This time the kubelet is set in the config file, as a ConfigMap would.
+    let config = kubelet.dir().join("sensor.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "context:\n  kubelet:\n    node_name: {}\n    url: {}\n    ca_file: {}\n    token_file: {}\n    refresh_interval: 2s\n",
+            sensor_tests::kubelet::NODE_NAME,
+            kubelet.url(),
+            kubelet.ca_file().display(),
+            kubelet.token_file().display()
+        ),
+    )
+    .expect("writing the config file");
+    let config = config.display().to_string();
+    let trace = Trace::start(&["--config", &config, "--events", "exec", "--poll-ms", "20"]);
     kubelet.stop();
     c.start();
     let echo = |v: &Value| argv1_is(v, &marker);

@@ -11,6 +11,7 @@ use tokio::signal::unix::{SignalKind, signal};
 
 use super::context::ContextArgs;
 use crate::{
+    config::AgentConfig,
     context::{Enricher, kubelet::PodCache},
     event::{
         Event, EventKind,
@@ -69,6 +70,9 @@ pub struct TraceArgs {
     /// accept, the local one of a bind or listen. Default: every address.
     #[arg(long = "addr", value_name = "CIDR")]
     pub addrs: Vec<AddrRange>,
+    /// The agent's config file (YAML); flags win over it.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<std::path::PathBuf>,
     /// Where the process, container and pod context comes from.
     #[command(flatten)]
     pub context: ContextArgs,
@@ -126,12 +130,12 @@ fn is_closed(err: &io::Error) -> bool {
 }
 
 async fn trace(args: &TraceArgs) -> anyhow::Result<()> {
-    let (sensor, mut reader) =
-        KernelSensor::start(&args.kernel_config()).context("cannot start the kernel sensor")?;
-    tracing::info!(programs = ?sensor.attached(), "tracing; stop with Ctrl-C");
-    // After the programs are attached, so no process falls between the scan of
-    // /proc and the first events.
-    let pods = match args.context.kubelet() {
+    // A bad config file is refused before anything is loaded into the kernel.
+    let file = match &args.config {
+        Some(path) => AgentConfig::load(path)?,
+        None => AgentConfig::default(),
+    };
+    let pods = match args.context.kubelet(&file.context) {
         Some(config) => {
             let pods = PodCache::new(&config).context("bad kubelet configuration")?;
             tokio::spawn(pods.clone().run());
@@ -139,10 +143,15 @@ async fn trace(args: &TraceArgs) -> anyhow::Result<()> {
         }
         None => None,
     };
-    let mut enricher =
-        Enricher::start(&args.context.enrich(), pods).context("cannot start the process table")?;
+    let (sensor, mut reader) =
+        KernelSensor::start(&args.kernel_config()).context("cannot start the kernel sensor")?;
+    tracing::info!(programs = ?sensor.attached(), "tracing; stop with Ctrl-C");
+    // After the programs are attached, so no process falls between the scan of
+    // /proc and the first events.
+    let mut enricher = Enricher::start(&args.context.enrich(&file.context), pods)
+        .context("cannot start the process table")?;
     let mut writer = Writer {
-        pod_wait: args.context.pod_wait(),
+        pod_wait: args.context.pod_wait(&file.context),
         ticks_per_second: crate::context::procfs::clock_ticks_per_second(),
     };
     let mut last_sweep = std::time::Instant::now();
@@ -203,6 +212,16 @@ async fn trace(args: &TraceArgs) -> anyhow::Result<()> {
         table = ?enricher.table_stats(),
         "stopped; programs detached"
     );
+    if let Some(pods) = enricher.pods() {
+        let stats = pods.stats();
+        tracing::info!(
+            fetches = stats.fetches,
+            failures = stats.total_failures(),
+            pods = stats.pods_cached,
+            last_error = stats.last_error.as_deref().unwrap_or(""),
+            "kubelet"
+        );
+    }
     drop(sensor);
     match result {
         Err(err) if is_closed(&err) => Ok(()),

@@ -284,6 +284,15 @@ impl ProcessTable {
             self.sweep();
             if self.procs.len() >= self.config.max_processes {
                 self.stats.full += 1;
+                // Logged the first time and then once per thousand, so a flood of
+                // new processes cannot flood the log.
+                if self.stats.full % 1000 == 1 {
+                    tracing::warn!(
+                        max = self.config.max_processes,
+                        left_out = self.stats.full,
+                        "the process table is full: new processes are reported without their context"
+                    );
+                }
                 return false;
             }
         }
