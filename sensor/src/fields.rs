@@ -116,7 +116,7 @@ catalogue! {
         "Process id in the process's own pid namespace: 1 for a container's first process (known from its exec, or from /proc).";
     /// `proc.pid.ts`
     PROC_PID_TS = "proc.pid.ts", Uint, true,
-        "When the process started, in nanoseconds since the Unix epoch (at clock-tick precision for processes found in /proc).";
+        "When the process started, in nanoseconds since the Unix epoch, at the precision /proc shows (a clock tick, 10 ms), so it is the same whether the agent saw the process start or found it running.";
     /// `proc.exec_id`
     PROC_EXEC_ID = "proc.exec_id", String, false,
         "A name for this program run by this process, unique across the node's boots and across nodes, and the same after an agent restart: boot, start time, pid and exec count.";

@@ -158,6 +158,14 @@ fn exec_open_and_connect_carry_their_pod_in_both_cgroup_layouts() {
             assert_eq!(v["proc.container_entry"], "init", "{v}");
         }
     }
+    for v in &seen {
+        for key in v.as_object().expect("an object").keys() {
+            assert!(
+                sensor::fields::find(key).is_some(),
+                "{key} is not in the catalogue"
+            );
+        }
+    }
     let web = seen
         .iter()
         .find(|v| argv1_is(v, &a))
