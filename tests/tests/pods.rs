@@ -269,3 +269,53 @@ fn without_the_kubelet_events_keep_their_container_and_pod_uid() {
     assert!(echo(back), "an echo with its pod again within 30 s");
     assert_eq!(back["k8s.pod.name"], "web-5d4f8b7c9-x2k4q");
 }
+
+#[test]
+fn a_wait_for_a_pod_loses_no_events() {
+    if !can_load_ebpf("pods_hold") {
+        return;
+    }
+    // The kubelet answers, but never lists this container: its events wait the
+    // whole --pod-wait-ms, while execs keep coming into a small ring.
+    let kubelet = KubeletServer::start();
+    let marker = nonce("hold");
+    let c = container(&marker, &format!("/bin/echo {marker}"), Layout::Cgroupfs);
+    let trace = trace_with(
+        &kubelet,
+        &[
+            "--events",
+            "exec",
+            "--ring-bytes",
+            "262144",
+            "--pod-wait-ms",
+            "3000",
+        ],
+    );
+    let started = Instant::now();
+    c.start();
+    let burst = nonce("burst");
+    let mut workload = sensor_tests::workload::spawn_execs(2_000, &burst);
+    assert!(workload.wait().expect("the workload").success());
+    let mut execs = 0;
+    let mut drops = 0;
+    let mut held = None;
+    let _ = read_until(&trace, Duration::from_secs(30), |v| {
+        if v["evt.type"] == "drop" {
+            drops += 1;
+        }
+        if argv1_is(v, &marker) {
+            held = Some(started.elapsed());
+        }
+        if v["proc.argv"][0] == "/bin/true" && v["proc.argv"][1] == burst.as_str() {
+            execs += 1;
+        }
+        execs == 2_000 && held.is_some()
+    });
+    assert_eq!(drops, 0, "no drop line");
+    assert_eq!(execs, 2_000, "every exec of the burst");
+    let held = held.expect("the container's echo");
+    assert!(
+        held >= Duration::from_secs(2),
+        "the unlisted container's events waited: {held:?}"
+    );
+}

@@ -19,7 +19,7 @@ use crate::{
         kind_by_name, kind_name,
     },
     kernel::{
-        AddrRange, KernelConfig, KernelSensor, OpenFilter, WakeupPolicy,
+        AddrRange, BATCH_MAX, EventReader, KernelConfig, KernelSensor, OpenFilter, WakeupPolicy,
         counters::{self, DropTracker},
     },
     output::{context as who_json, json},
@@ -150,8 +150,8 @@ async fn trace(args: &TraceArgs) -> anyhow::Result<()> {
     // /proc and the first events.
     let mut enricher = Enricher::start(&args.context.enrich(&file.context), pods)
         .context("cannot start the process table")?;
+    let pod_wait = args.context.pod_wait(&file.context);
     let mut writer = Writer {
-        pod_wait: args.context.pod_wait(&file.context),
         ticks_per_second: crate::context::procfs::clock_ticks_per_second(),
     };
     let mut last_sweep = std::time::Instant::now();
@@ -170,7 +170,10 @@ async fn trace(args: &TraceArgs) -> anyhow::Result<()> {
             _ = sigterm.recv() => break Ok(()),
             read = reader.read_batch(&mut batch) => {
                 read.context("reading the event ring buffer failed")?;
-                if let Err(err) = writer.write(&mut out, &batch, &mut enricher).await {
+                hold_for_pods(&mut reader, &mut batch, &mut enricher, pod_wait)
+                    .await
+                    .context("reading the event ring buffer failed")?;
+                if let Err(err) = writer.write(&mut out, &batch, &mut enricher) {
                     break Err(err);
                 }
                 batch.clear();
@@ -192,7 +195,7 @@ async fn trace(args: &TraceArgs) -> anyhow::Result<()> {
     // Whatever the kernel wrote before we stopped still goes out.
     reader.drain(&mut batch);
     let result = match result {
-        Ok(()) => writer.write(&mut out, &batch, &mut enricher).await,
+        Ok(()) => writer.write(&mut out, &batch, &mut enricher),
         err => err,
     };
     let result = result.and_then(|()| report_drops(&mut out, &sensor, &reader, &mut drops));
@@ -229,18 +232,60 @@ async fn trace(args: &TraceArgs) -> anyhow::Result<()> {
     }
 }
 
+/// Events a wait for pods may hold in memory; past it they go out as they are.
+const HOLD_MAX: usize = 64 * BATCH_MAX;
+
+/// Holds `batch` once, briefly, for each container the kubelet has not listed yet,
+/// while the kubelet is asked again: a pod's first events are the ones an analyst
+/// needs most, and the kubelet lists a container only once its runtime reports it
+/// started, which may be after those events. The ring is read on during the wait
+/// (into `batch`), so the wait cannot make it overflow.
+async fn hold_for_pods(
+    reader: &mut EventReader,
+    batch: &mut Vec<Event>,
+    enricher: &mut Enricher,
+    pod_wait: Duration,
+) -> io::Result<()> {
+    for event in batch.iter() {
+        enricher.note(event);
+    }
+    let mut unlisted = enricher.take_unlisted();
+    let Some(pods) = enricher.pods().cloned() else {
+        return Ok(());
+    };
+    // No wait while the kubelet is failing: its events would only be late.
+    if unlisted.is_empty() || pods.stats().consecutive_failures != 0 {
+        return Ok(());
+    }
+    let deadline = std::time::Instant::now() + pod_wait;
+    while std::time::Instant::now() < deadline
+        && batch.len() < HOLD_MAX
+        && unlisted.iter().any(|id| pods.container(id).is_none())
+    {
+        let seen = batch.len();
+        tokio::select! {
+            // The cache spaces the fetches this asks for.
+            _ = pods.refresh_and_wait(deadline) => {}
+            read = reader.read_batch(batch) => {
+                read?;
+                for event in &batch[seen..] {
+                    enricher.note(event);
+                }
+                unlisted.extend(enricher.take_unlisted());
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Writes events with their context.
 struct Writer {
-    pod_wait: Duration,
     ticks_per_second: u64,
 }
 
 impl Writer {
-    /// Writes a batch, each event with its process, container and pod. A
-    /// container the kubelet has not listed yet holds the batch once, briefly,
-    /// while the kubelet is asked again: a pod's first events are the ones an
-    /// analyst needs most.
-    async fn write(
+    /// Writes a batch, each event with its process, container and pod.
+    fn write(
         &mut self,
         out: &mut impl Write,
         batch: &[Event],
@@ -248,25 +293,6 @@ impl Writer {
     ) -> io::Result<()> {
         if batch.is_empty() {
             return Ok(());
-        }
-        for event in batch {
-            enricher.note(event);
-        }
-        let unlisted = enricher.take_unlisted();
-        // No wait while the kubelet is failing: its events would only be late.
-        if let Some(pods) = enricher.pods()
-            && !unlisted.is_empty()
-            && pods.stats().consecutive_failures == 0
-        {
-            // The kubelet lists a container once its runtime reports it started,
-            // which may be after its first events: ask again (the cache spaces the
-            // fetches) until all are listed or the wait is over.
-            let deadline = std::time::Instant::now() + self.pod_wait;
-            while std::time::Instant::now() < deadline
-                && unlisted.iter().any(|id| pods.container(id).is_none())
-            {
-                pods.refresh_and_wait(deadline).await;
-            }
         }
         let clock = BootClock::now();
         for event in batch {

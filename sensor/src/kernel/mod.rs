@@ -28,7 +28,7 @@ use sensor_common::{
 
 pub use counters::DropCounters;
 pub use filters::{AddrRange, OpenFilter};
-pub use ring::{EventReader, ReaderStats, WakeupPolicy};
+pub use ring::{BATCH_MAX, EventReader, ReaderStats, WakeupPolicy};
 
 /// The eBPF object built by `build.rs` from `sensor-ebpf`. Public for benchmarks,
 /// which load its empty `floor_*` programs on the sensor's hooks.
