@@ -207,7 +207,7 @@ pub struct ExecEvent {
     pub header: EventHeader,
     /// Valid bytes in `filename`, without the terminating NUL.
     pub filename_len: u32,
-    /// Valid bytes in `args` (NUL-separated arguments, argv[0] first).
+    /// Valid bytes in `args` (NUL-separated arguments, `argv[0]` first).
     pub args_len: u32,
     /// The audit login uid (`loginuid`): who logged in, kept across su and sudo;
     /// `u32::MAX` when unset.

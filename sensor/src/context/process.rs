@@ -58,7 +58,7 @@ pub struct Process {
     pub comm: String,
     /// The executable's path as the process sees it; empty when unknown.
     pub exepath: Arc<str>,
-    /// Its arguments, argv[0] first (shared with its children until they exec).
+    /// Its arguments, `argv[0]` first (shared with its children until they exec).
     pub args: Arc<[String]>,
     /// Its working directory when it started its program, if it could be read.
     pub cwd: Option<Arc<str>>,

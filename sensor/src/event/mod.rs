@@ -106,7 +106,7 @@ pub struct Exec {
     pub exe_unlinked: bool,
     /// The executable is a memfd: fileless execution.
     pub exe_from_memfd: bool,
-    /// The new program's arguments, argv[0] first.
+    /// The new program's arguments, `argv[0]` first.
     pub argv: Vec<String>,
     /// The audit login uid; `None` when unset.
     pub loginuid: Option<u32>,

@@ -9,7 +9,7 @@ use crate::{
     fields as f,
 };
 
-/// `proc.cmdline` as Falco builds it: the name, then the arguments after argv[0].
+/// `proc.cmdline` as Falco builds it: the name, then the arguments after `argv[0]`.
 pub fn cmdline(name: &str, argv: &[String]) -> String {
     let args = argv.get(1..).unwrap_or_default();
     if args.is_empty() {
