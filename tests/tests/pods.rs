@@ -276,7 +276,9 @@ fn a_wait_for_a_pod_loses_no_events() {
         return;
     }
     // The kubelet answers, but never lists this container: its events wait the
-    // whole --pod-wait-ms, while execs keep coming into a small ring.
+    // whole --pod-wait-ms, while execs keep coming into a small ring: 2,000 exec
+    // records are about 5 MiB, five times the ring, so a reader that stopped for
+    // the wait would lose some; one that reads on has room to spare.
     let kubelet = KubeletServer::start();
     let marker = nonce("hold");
     let c = container(&marker, &format!("/bin/echo {marker}"), Layout::Cgroupfs);
@@ -286,7 +288,7 @@ fn a_wait_for_a_pod_loses_no_events() {
             "--events",
             "exec",
             "--ring-bytes",
-            "262144",
+            "1048576",
             "--pod-wait-ms",
             "3000",
         ],

@@ -145,11 +145,12 @@ async fn trace(args: &TraceArgs) -> anyhow::Result<()> {
     };
     let (sensor, mut reader) =
         KernelSensor::start(&args.kernel_config()).context("cannot start the kernel sensor")?;
-    tracing::info!(programs = ?sensor.attached(), "tracing; stop with Ctrl-C");
     // After the programs are attached, so no process falls between the scan of
     // /proc and the first events.
     let mut enricher = Enricher::start(&args.context.enrich(&file.context), pods)
         .context("cannot start the process table")?;
+    // Ready once the table is loaded: events from here on have their context.
+    tracing::info!(programs = ?sensor.attached(), "tracing; stop with Ctrl-C");
     let pod_wait = args.context.pod_wait(&file.context);
     let mut writer = Writer {
         ticks_per_second: crate::context::procfs::clock_ticks_per_second(),
