@@ -158,8 +158,20 @@ impl Parser<'_> {
         }
         let offset = self.cur.pos();
         let name = self.cur.name();
-        if name.is_empty() {
-            return Err(self.unexpected("a field, a macro name, `not` or `(`"));
+        if name.is_empty() || name == "and" || name == "or" {
+            // A keyword is never a macro name: `a.b = 1 and and` is an error here,
+            // not an undefined macro `and` later.
+            return Err(SyntaxError::new(
+                offset,
+                format!(
+                    "expected a field, a macro name, `not` or `(`, found {}",
+                    if name.is_empty() {
+                        self.cur.found()
+                    } else {
+                        format!("`{name}`")
+                    }
+                ),
+            ));
         }
         if !name.contains('.') {
             return Ok(Raw::Macro {
@@ -242,9 +254,13 @@ impl Parser<'_> {
         let word = self.cur.bare();
         if word == "val" && self.cur.eat('(') {
             self.cur.skip_ws();
+            let at = self.cur.pos();
             let name = self.cur.name();
             if !name.contains('.') {
-                return Err(self.unexpected("a field name inside `val(...)`"));
+                return Err(SyntaxError::new(
+                    at,
+                    format!("expected a field name inside `val(...)`, found `{name}`"),
+                ));
             }
             let field = self.field_rest(name)?;
             self.cur.skip_ws();

@@ -640,7 +640,11 @@ fn locate(source: &str, start: usize, value: &str, offset: usize) -> Option<(u64
             _ => return None,
         }
     }
-    while chars.next_if(|(_, x)| x.is_whitespace()).is_some() {}
+    // Onto the next token, unless the problem is the end of the text (then the
+    // position is right after its last character, not on a following YAML line).
+    if value.get(offset..).is_some_and(|r| !r.trim().is_empty()) {
+        while chars.next_if(|(_, x)| x.is_whitespace()).is_some() {}
+    }
     let at = start
         + (s.as_ptr() as usize - source.get(start..)?.as_ptr() as usize)
         + chars.peek().map_or(s.len(), |(i, _)| *i);
