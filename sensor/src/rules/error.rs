@@ -92,7 +92,7 @@ pub enum RulesError {
     Syntax {
         /// The file.
         file: String,
-        /// 1-based line of the problem (see `place` in `mod.rs` for how it is found).
+        /// 1-based line of the problem (see `place.rs` for how it is found).
         line: u64,
         /// 1-based column of the problem.
         column: u64,

@@ -8,12 +8,14 @@
 //! and column; oddities that Falco accepts (unknown keys) become [`Warning`]s.
 
 mod ast;
+mod compile;
 mod error;
 mod expand;
 mod file;
 mod lexer;
 mod output;
 mod parser;
+mod place;
 mod set;
 #[cfg(test)]
 mod tests;

@@ -1,41 +1,37 @@
-//! Merging files into one set and compiling it: items are applied in file order
+//! Merging files into one set: items are applied in file order
 //! (`append` and `override` change an earlier item, a plain item of the same name
-//! replaces it), then lists are resolved, macros and rule conditions parsed, and
-//! every rule expanded. Conditions are parsed only after merging because an
-//! appended condition is text joined to the original, as in Falco.
+//! replaces it); [`super::compile`] then parses and expands the result.
+//! Conditions are parsed only after merging because an appended condition is
+//! text joined to the original, as in Falco.
 
 use std::collections::HashMap;
 
 use super::{
-    Exception, List, Macro, Origin, PluginVersion, Rule, RuleSet, Warning,
-    ast::EvtTypes,
+    Exception, PluginVersion, RuleSet, Warning,
     error::{Kind, RulesError},
-    expand::{ExpandError, Expander, resolve_lists},
     file::{self, Item, ItemKind, Mode, Placed, RuleItem},
-    output::output_fields,
-    parser::{self, Raw},
 };
 
 /// A rule, macro or list while files are being merged.
-struct Draft<T> {
-    name: String,
-    file: usize,
-    line: u64,
-    body: T,
+pub(super) struct Draft<T> {
+    pub(super) name: String,
+    pub(super) file: usize,
+    pub(super) line: u64,
+    pub(super) body: T,
 }
 
 /// A condition as a list of pieces from (perhaps) several files, joined by spaces.
-type Segments = Vec<Placed>;
+pub(super) type Segments = Vec<Placed>;
 
-struct RuleBody {
-    item: RuleItem,
-    condition: Segments,
+pub(super) struct RuleBody {
+    pub(super) item: RuleItem,
+    pub(super) condition: Segments,
 }
 
 /// Items of one kind in first-definition order, found by name.
-struct Table<T> {
-    drafts: Vec<Draft<T>>,
-    index: HashMap<String, usize>,
+pub(super) struct Table<T> {
+    pub(super) drafts: Vec<Draft<T>>,
+    pub(super) index: HashMap<String, usize>,
 }
 
 impl<T> Table<T> {
@@ -69,14 +65,14 @@ impl<T> Table<T> {
     }
 }
 
-struct Loader<'a> {
-    files: &'a [(&'a str, &'a str)],
-    rules: Table<RuleBody>,
-    macros: Table<Segments>,
-    lists: Table<Vec<String>>,
-    engine_versions: Vec<String>,
-    plugin_versions: Vec<PluginVersion>,
-    warnings: Vec<Warning>,
+pub(super) struct Loader<'a> {
+    pub(super) files: &'a [(&'a str, &'a str)],
+    pub(super) rules: Table<RuleBody>,
+    pub(super) macros: Table<Segments>,
+    pub(super) lists: Table<Vec<String>>,
+    pub(super) engine_versions: Vec<String>,
+    pub(super) plugin_versions: Vec<PluginVersion>,
+    pub(super) warnings: Vec<Warning>,
 }
 
 pub(crate) fn load(files: &[(&str, &str)]) -> Result<RuleSet, RulesError> {
@@ -113,7 +109,7 @@ fn join(a: &mut String, b: String) {
 }
 
 impl Loader<'_> {
-    fn file(&self, index: usize) -> String {
+    pub(super) fn file(&self, index: usize) -> String {
         self.files
             .get(index)
             .map(|f| f.0.to_owned())
@@ -369,287 +365,4 @@ impl Loader<'_> {
         }
         Ok(())
     }
-
-    /// The file, line and column of byte `offset` of the joined condition `segs`.
-    ///
-    /// The offset is first mapped to the piece (file) it falls in. Within the piece,
-    /// the condition's non-space characters are matched one by one against the YAML
-    /// source from the value's start, skipping whitespace and a block scalar's
-    /// `>`/`|` line; this gives the exact line and column for plain, quoted-without-
-    /// escapes, folded and literal scalars alike. When the match fails (YAML escapes
-    /// changed the text), the line is the value's line plus the newlines before the
-    /// offset and the column is counted within the condition text.
-    fn place(&self, segs: &[Placed], offset: usize) -> (String, u64, u64) {
-        let mut start = 0;
-        let mut chosen = None;
-        for seg in segs {
-            if offset <= start + seg.text.len() {
-                chosen = Some((seg, offset - start));
-                break;
-            }
-            start += seg.text.len() + 1;
-        }
-        let Some((seg, local)) = chosen.or_else(|| segs.last().map(|s| (s, s.text.len()))) else {
-            return (String::new(), 0, 0);
-        };
-        let file = self.file(seg.file);
-        let source = self.files.get(seg.file).map_or("", |f| f.1);
-        let value_start = seg
-            .loc
-            .span()
-            .byte_offset()
-            .and_then(|b| usize::try_from(b).ok());
-        if let Some((line, col)) = value_start.and_then(|b| locate(source, b, &seg.text, local)) {
-            return (file, line, col);
-        }
-        let before = seg.text.get(..local).unwrap_or(&seg.text);
-        let newlines = before.matches('\n').count() as u64;
-        let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) as u64 + 1;
-        (file, seg.loc.line() + newlines, col)
-    }
-
-    fn place_expand_error(
-        &self,
-        err: ExpandError,
-        kind: Kind,
-        name: &str,
-        d: (usize, u64),
-        segs: &Segments,
-        macros: &HashMap<String, (usize, u64, Segments)>,
-    ) -> RulesError {
-        match err {
-            ExpandError::Undefined {
-                what,
-                name: identifier,
-                offset,
-                owner,
-            } => {
-                let (kind, name, segs) =
-                    match owner.as_ref().and_then(|m| macros.get(m).map(|x| (m, x))) {
-                        Some((m, (_, _, s))) => (Kind::Macro, m.as_str(), s),
-                        None => (kind, name, segs),
-                    };
-                let (file, line, column) = self.place(segs, offset);
-                RulesError::Undefined {
-                    file,
-                    line,
-                    column,
-                    kind,
-                    name: name.to_owned(),
-                    what,
-                    identifier,
-                }
-            }
-            ExpandError::Cycle { kind: ck, cycle } => {
-                let first = cycle.first().cloned().unwrap_or_default();
-                let (f, line) = match ck {
-                    Kind::Macro => macros.get(&first).map_or(d, |m| (m.0, m.1)),
-                    _ => d,
-                };
-                RulesError::Cycle {
-                    file: self.file(f),
-                    line,
-                    kind: ck,
-                    name: first,
-                    cycle,
-                }
-            }
-            ExpandError::BadItem { list, error } => RulesError::Item {
-                file: self.file(d.0),
-                line: d.1,
-                item: format!("list `{list}`"),
-                problem: format!("bad item: {error}"),
-            },
-            ExpandError::TooLarge(what) => RulesError::TooLarge {
-                file: self.file(d.0),
-                line: d.1,
-                kind,
-                name: name.to_owned(),
-                what,
-            },
-        }
-    }
-
-    fn parse(&self, kind: Kind, name: &str, segs: &Segments) -> Result<(String, Raw), RulesError> {
-        let text = segs
-            .iter()
-            .map(|s| s.text.as_str())
-            .collect::<Vec<_>>()
-            .join(" ");
-        let raw = parser::parse(&text).map_err(|source| {
-            let (file, line, column) = self.place(segs, source.offset);
-            RulesError::Syntax {
-                file,
-                line,
-                column,
-                kind,
-                name: name.to_owned(),
-                source,
-            }
-        })?;
-        Ok((text, raw))
-    }
-
-    fn compile(mut self) -> Result<RuleSet, RulesError> {
-        let defs: HashMap<String, Vec<String>> = self
-            .lists
-            .drafts
-            .iter()
-            .map(|d| (d.name.clone(), d.body.clone()))
-            .collect();
-        let resolved = resolve_lists(&defs).map_err(|(list, e)| {
-            let d = self
-                .lists
-                .index
-                .get(&list)
-                .and_then(|&i| self.lists.drafts.get(i));
-            let at = d.map_or((0, 0), |d| (d.file, d.line));
-            self.place_expand_error(e, Kind::List, &list, at, &Vec::new(), &HashMap::new())
-        })?;
-
-        let mut raws = HashMap::new();
-        let mut texts = Vec::new();
-        let mut places = HashMap::new();
-        for d in &self.macros.drafts {
-            let (text, raw) = self.parse(Kind::Macro, &d.name, &d.body)?;
-            raws.insert(d.name.clone(), raw);
-            texts.push(text);
-            places.insert(d.name.clone(), (d.file, d.line, d.body.clone()));
-        }
-
-        let mut expander = Expander::new(&raws, &resolved);
-        let mut rules = Vec::new();
-        for d in &self.rules.drafts {
-            let (text, raw) = self.parse(Kind::Rule, &d.name, &d.body.condition)?;
-            let condition = expander.expand(&raw).map_err(|e| {
-                self.place_expand_error(
-                    e,
-                    Kind::Rule,
-                    &d.name,
-                    (d.file, d.line),
-                    &d.body.condition,
-                    &places,
-                )
-            })?;
-            let item = &d.body.item;
-            let output = item.output.clone().unwrap_or_default();
-            let evt_types = condition.evt_types();
-            let source = item.source.clone().unwrap_or_else(|| "syscall".to_owned());
-            let warn_evttypes = item.warn_evttypes.unwrap_or(true);
-            if warn_evttypes && source == "syscall" && evt_types == EvtTypes::Any {
-                self.warnings.push(Warning {
-                    file: self.file(d.file),
-                    line: d.line,
-                    item: format!("rule `{}`", d.name),
-                    message:
-                        "the condition does not restrict evt.type: it is evaluated for every event"
-                            .into(),
-                });
-            }
-            rules.push(Rule {
-                name: d.name.clone(),
-                origin: Origin {
-                    file: self.file(d.file),
-                    line: d.line,
-                },
-                desc: item.desc.clone().unwrap_or_default(),
-                condition_text: text,
-                fields: condition.fields(),
-                condition,
-                output_fields: output_fields(&output),
-                output,
-                evt_types,
-                priority: item.priority.unwrap_or(super::Priority::Debug),
-                tags: item.tags.clone().unwrap_or_default(),
-                enabled: item.enabled.unwrap_or(true),
-                exceptions: item.exceptions.clone().unwrap_or_default(),
-                source,
-                warn_evttypes,
-                skip_if_unknown_filter: item.skip_if_unknown_filter.unwrap_or(false),
-                capture: item.capture.unwrap_or(false),
-                capture_duration: item.capture_duration,
-            });
-        }
-
-        let mut macros = Vec::new();
-        for (d, text) in self.macros.drafts.iter().zip(texts) {
-            // Falco resolves macros only where rules use them: an unused macro is
-            // syntax-checked above and otherwise left alone (it may name macros
-            // from files not loaded here).
-            let condition = if expander.is_done(&d.name) {
-                expander.expand_macro(&d.name).ok()
-            } else {
-                self.warnings.push(Warning {
-                    file: self.file(d.file),
-                    line: d.line,
-                    item: format!("macro `{}`", d.name),
-                    message: "not used by any rule".into(),
-                });
-                None
-            };
-            macros.push(Macro {
-                name: d.name.clone(),
-                origin: Origin {
-                    file: self.file(d.file),
-                    line: d.line,
-                },
-                condition_text: text,
-                condition,
-            });
-        }
-        let lists = self
-            .lists
-            .drafts
-            .iter()
-            .map(|d| List {
-                name: d.name.clone(),
-                origin: Origin {
-                    file: self.file(d.file),
-                    line: d.line,
-                },
-                items: d.body.clone(),
-                resolved: resolved.get(&d.name).cloned().unwrap_or_default(),
-            })
-            .collect();
-        Ok(RuleSet {
-            rules,
-            macros,
-            lists,
-            engine_versions: self.engine_versions,
-            plugin_versions: self.plugin_versions,
-            warnings: self.warnings,
-        })
-    }
-}
-
-/// See [`Loader::place`]: the 1-based line and column in `source` of byte `offset`
-/// of `value`, whose YAML scalar starts at byte `start`; `None` if they diverge.
-fn locate(source: &str, start: usize, value: &str, offset: usize) -> Option<(u64, u64)> {
-    let mut s = source.get(start..)?;
-    if s.starts_with(['>', '|']) {
-        s = &s[s.find('\n')? + 1..];
-    } else if s.starts_with(['"', '\'']) {
-        s = &s[1..];
-    }
-    let mut chars = s.char_indices().peekable();
-    let prefix = value.get(..offset)?;
-    for c in prefix.chars().filter(|c| !c.is_whitespace()) {
-        while chars.next_if(|(_, x)| x.is_whitespace()).is_some() {}
-        match chars.next() {
-            Some((_, x)) if x == c => {}
-            _ => return None,
-        }
-    }
-    // Onto the next token, unless the problem is the end of the text (then the
-    // position is right after its last character, not on a following YAML line).
-    if value.get(offset..).is_some_and(|r| !r.trim().is_empty()) {
-        while chars.next_if(|(_, x)| x.is_whitespace()).is_some() {}
-    }
-    let at = start
-        + (s.as_ptr() as usize - source.get(start..)?.as_ptr() as usize)
-        + chars.peek().map_or(s.len(), |(i, _)| *i);
-    let before = source.get(..at)?;
-    let line = before.matches('\n').count() as u64 + 1;
-    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) as u64 + 1;
-    Some((line, col))
 }
