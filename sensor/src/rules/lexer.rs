@@ -34,6 +34,11 @@ impl<'a> Cursor<'a> {
         self.pos
     }
 
+    /// Moves back to `pos`, an offset this cursor returned before.
+    pub(crate) fn set_pos(&mut self, pos: usize) {
+        self.pos = pos;
+    }
+
     fn rest(&self) -> &'a str {
         self.src.get(self.pos..).unwrap_or("")
     }

@@ -174,10 +174,7 @@ impl Parser<'_> {
             ));
         }
         if !name.contains('.') {
-            return Ok(Raw::Macro {
-                name: name.to_owned(),
-                offset,
-            });
+            return self.macro_ref(name, offset);
         }
         let field = self.field_rest(name)?;
         self.cur.skip_ws();
@@ -187,6 +184,33 @@ impl Parser<'_> {
         let op = self.op(&field)?;
         let value = self.value(op)?;
         Ok(Raw::Compare { field, op, value })
+    }
+
+    /// A bare identifier where a condition is expected: a macro name. What would
+    /// follow a field or a function instead gets its own message, because "expected
+    /// `and`" would hide the real mistake.
+    fn macro_ref(&mut self, name: &str, offset: usize) -> Result<Raw, SyntaxError> {
+        if self.cur.peek() == Some('(') {
+            return Err(SyntaxError::new(
+                offset,
+                format!("`{name}(...)`: field transformers and functions are not supported"),
+            ));
+        }
+        let after = self.cur.pos();
+        self.cur.skip_ws();
+        let looks_like_field = matches!(self.cur.peek(), Some('[' | '=' | '<' | '>'))
+            || self.cur.symbol_op().is_some();
+        self.cur.set_pos(after);
+        if looks_like_field {
+            return Err(SyntaxError::new(
+                offset,
+                format!("`{name}` is not a field name (field names have a dot, like `proc.name`)"),
+            ));
+        }
+        Ok(Raw::Macro {
+            name: name.to_owned(),
+            offset,
+        })
     }
 
     /// After a field's name: its optional `[arg]`, which must follow without space.

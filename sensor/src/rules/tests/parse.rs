@@ -186,6 +186,10 @@ fn syntax_errors_and_offsets() {
         ("proc.aname[] = x", 11, "empty field argument"),
         ("proc. = x", 5, "not a field name"),
         ("proc.name\u{a0}= x", 9, "expected an operator"),
+        ("tolower(proc.name) = x", 0, "transformers"),
+        ("a.b = 1 and proc = x", 12, "`proc` is not a field name"),
+        ("proc[1] = x", 0, "not a field name"),
+        ("proc != x", 0, "not a field name"),
     ];
     for (text, offset, msg) in cases {
         let e = syntax(text);
