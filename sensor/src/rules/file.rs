@@ -72,26 +72,34 @@ pub(crate) fn read(
     text: &str,
     warnings: &mut Vec<Warning>,
 ) -> Result<Vec<Item>, RulesError> {
-    let items: Option<Vec<Spanned<ItemMap>>> = serde_saphyr::from_str(text).map_err(|source| {
-        let loc = source.location();
-        RulesError::Yaml {
-            file: file.to_owned(),
-            line: loc.map_or(0, |l| l.line()),
-            column: loc.map_or(0, |l| l.column()),
-            source: Box::new(source),
-        }
-    })?;
+    // Several YAML documents (`---`) are several lists of items, as in Falco;
+    // empty documents are skipped.
+    let docs: Vec<Option<Vec<Spanned<ItemMap>>>> =
+        serde_saphyr::from_str_multiple(text).map_err(|source| {
+            let loc = source.location();
+            RulesError::Yaml {
+                file: file.to_owned(),
+                line: loc.map_or(0, |l| l.line()),
+                column: loc.map_or(0, |l| l.column()),
+                source: Box::new(source),
+            }
+        })?;
     let mut out = Vec::new();
-    for (n, item) in items.unwrap_or_default().into_iter().enumerate() {
+    for (n, item) in docs.into_iter().flatten().flatten().enumerate() {
+        let Some(entries) = item.value.0 else {
+            continue;
+        };
         let line = item.referenced.line();
         let mut r = Reader {
             index,
             file,
             line,
             label: format!("item {}", n + 1),
-            entries: item.value.0,
+            entries,
         };
-        out.push(r.item(warnings)?);
+        if let Some(item) = r.item(warnings)? {
+            out.push(item);
+        }
     }
     Ok(out)
 }
@@ -183,14 +191,36 @@ impl Reader<'_> {
         }
     }
 
-    fn item(&mut self, warnings: &mut Vec<Warning>) -> Result<Item, RulesError> {
+    fn warn(&self, warnings: &mut Vec<Warning>, message: String) {
+        warnings.push(Warning {
+            file: self.file.to_owned(),
+            line: self.line,
+            item: self.label.clone(),
+            message,
+        });
+    }
+
+    /// The item, or `None` for one of a kind this version does not know: Falco
+    /// warns and skips those, so files written for newer versions still load.
+    fn item(&mut self, warnings: &mut Vec<Warning>) -> Result<Option<Item>, RulesError> {
         let found: Vec<&str> = KINDS
             .into_iter()
             .filter(|k| self.entries.iter().any(|(key, _)| key == k))
             .collect();
         let kind = match found.as_slice() {
             [k] => *k,
-            [] => return Err(self.err(format!("has none of the keys {}", KINDS.join(", ")))),
+            [] => {
+                let keys: Vec<&str> = self.entries.iter().map(|(k, _)| k.as_str()).collect();
+                self.warn(
+                    warnings,
+                    format!(
+                        "unknown kind of item (keys: {}; expected one of {}): ignored",
+                        keys.join(", "),
+                        KINDS.join(", ")
+                    ),
+                );
+                return Ok(None);
+            }
             _ => {
                 return Err(self.err(format!(
                     "has more than one of the keys {}",
@@ -205,6 +235,7 @@ impl Reader<'_> {
                     return Err(self.err(format!("`{kind}` needs a name")));
                 }
                 self.label = format!("{kind} `{name}`");
+                self.check_name(kind, &name, warnings);
                 name
             }
             _ => {
@@ -227,20 +258,36 @@ impl Reader<'_> {
             _ => ItemKind::PluginVersions(self.plugins()?),
         };
         for (key, _) in std::mem::take(&mut self.entries) {
-            warnings.push(Warning {
-                file: self.file.to_owned(),
-                line: self.line,
-                item: self.label.clone(),
-                message: format!("unknown key `{key}` ignored"),
-            });
+            self.warn(warnings, format!("unknown key `{key}` ignored"));
         }
-        Ok(Item {
+        Ok(Some(Item {
             name,
             line: self.line,
             kind,
             append,
             overrides,
-        })
+        }))
+    }
+
+    /// Falco's naming rules (macros: identifiers; lists: bare words): a name
+    /// outside them cannot be referred to from a condition, so say so.
+    fn check_name(&self, kind: &str, name: &str, warnings: &mut Vec<Warning>) {
+        let ok = match kind {
+            "macro" => {
+                name.starts_with(|c: char| c.is_ascii_alphabetic())
+                    && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            }
+            "list" => !name.contains(|c: char| {
+                c.is_ascii_whitespace() || matches!(c, '(' | ')' | '"' | '\'' | '=' | ',')
+            }),
+            _ => true,
+        };
+        if !ok {
+            self.warn(
+                warnings,
+                format!("invalid {kind} name: conditions cannot refer to it"),
+            );
+        }
     }
 
     fn overrides(&mut self) -> Result<Vec<(String, Mode)>, RulesError> {
@@ -278,7 +325,8 @@ impl Reader<'_> {
         Ok(RuleItem {
             desc: self.string("desc")?,
             condition: self.placed("condition")?,
-            output: self.string("output")?,
+            // Trimmed as Falco does: a folded `>` output ends with a newline.
+            output: self.string("output")?.map(|o| o.trim().to_owned()),
             priority,
             tags: self.strings("tags")?,
             enabled: self.boolean("enabled")?,

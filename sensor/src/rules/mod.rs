@@ -5,7 +5,8 @@
 //! fields its output prints and the event types it can match. Evaluation is not
 //! here: this is the front end the engine and the kernel filters are built from.
 //! Any problem refuses the whole set with a [`RulesError`] naming file, item, line
-//! and column; oddities that Falco accepts (unknown keys) become [`Warning`]s.
+//! and column; oddities that Falco accepts (unknown keys, unknown kinds of item,
+//! names no condition can refer to) become [`Warning`]s.
 
 mod ast;
 mod compile;

@@ -294,6 +294,34 @@ impl Loader<'_> {
             }
             return Ok(());
         }
+        // As in Falco: a field given but not named under `override` is a mistake
+        // (it would be silently dropped), not a replacement.
+        for (field, present) in [
+            ("condition", item.condition.is_some()),
+            ("output", item.output.is_some()),
+            ("desc", item.desc.is_some()),
+            ("tags", item.tags.is_some()),
+            ("exceptions", item.exceptions.is_some()),
+            ("priority", item.priority.is_some()),
+            ("enabled", item.enabled.is_some()),
+            ("warn_evttypes", item.warn_evttypes.is_some()),
+            (
+                "skip-if-unknown-filter",
+                item.skip_if_unknown_filter.is_some(),
+            ),
+            ("capture", item.capture.is_some()),
+            ("capture_duration", item.capture_duration.is_some()),
+        ] {
+            if present && !overrides.iter().any(|(f, _)| f == field) {
+                return Err(self.item_err(
+                    f,
+                    line,
+                    k,
+                    &name,
+                    format!("gives `{field}` but `override` does not name it"),
+                ));
+            }
+        }
         for (field, mode) in overrides {
             let err = |s: &Self, problem: String| s.item_err(f, line, k, &name, problem);
             let absent = || format!("overrides `{field}` but does not give it");
@@ -338,7 +366,6 @@ impl Loader<'_> {
                 }),
                 "priority" => item.priority.take().map(|v| old.item.priority = Some(v)),
                 "enabled" => item.enabled.take().map(|v| old.item.enabled = Some(v)),
-                "source" => item.source.take().map(|v| old.item.source = Some(v)),
                 "warn_evttypes" => item
                     .warn_evttypes
                     .take()

@@ -110,13 +110,14 @@ impl<'de> Visitor<'de> for YamlVisitor {
 }
 
 /// One top-level item: its keys in order, each value with its position (the
-/// condition's position is what syntax errors are placed from).
+/// condition's position is what syntax errors are placed from). `None` for an
+/// empty item (`- ` alone), which Falco skips.
 #[derive(Debug)]
-pub(crate) struct ItemMap(pub(crate) Vec<(String, Spanned<Yaml>)>);
+pub(crate) struct ItemMap(pub(crate) Option<Vec<(String, Spanned<Yaml>)>>);
 
 impl<'de> Deserialize<'de> for ItemMap {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_map(ItemVisitor)
+        d.deserialize_any(ItemVisitor)
     }
 }
 
@@ -128,6 +129,12 @@ impl<'de> Visitor<'de> for ItemVisitor {
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a map with one of the keys rule, macro, list, required_engine_version, required_plugin_versions")
     }
+    fn visit_unit<E>(self) -> Result<ItemMap, E> {
+        Ok(ItemMap(None))
+    }
+    fn visit_none<E>(self) -> Result<ItemMap, E> {
+        Ok(ItemMap(None))
+    }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ItemMap, A::Error> {
         let mut out = Vec::new();
         while let Some(k) = map.next_key::<Yaml>()? {
@@ -136,6 +143,6 @@ impl<'de> Visitor<'de> for ItemVisitor {
             };
             out.push((k, map.next_value::<Spanned<Yaml>>()?));
         }
-        Ok(ItemMap(out))
+        Ok(ItemMap(Some(out)))
     }
 }

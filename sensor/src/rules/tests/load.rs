@@ -49,7 +49,8 @@ fn append_and_override_across_files() {
     output: append
     priority: replace
     tags: append
-  output: "user=%user.name"
+  output: >
+    user=%user.name
   priority: CRITICAL
   tags: [b]
 - rule: Other
@@ -141,6 +142,14 @@ fn append_and_override_errors() {
             "only override `condition`",
         ),
         ("- rule: Nope\n  enabled: false\n", "not defined earlier"),
+        (
+            "- rule: Shell\n  override:\n    output: replace\n  output: x\n  priority: INFO\n",
+            "gives `priority` but `override` does not name it",
+        ),
+        (
+            "- rule: Shell\n  override:\n    source: replace\n  source: k8s\n",
+            "unknown field `source`",
+        ),
     ];
     for (local, msg) in cases {
         let e = RuleSet::load(&[("base.yaml", BASE), ("local.yaml", local)]).expect_err(local);
@@ -164,12 +173,26 @@ fn yaml_items_and_warnings() {
             .rules()
             .is_empty()
     );
-    let e = load("- desc: no kind\n").expect_err("no kind");
+    // An unknown kind of item is skipped with a warning, as Falco does, so files
+    // for newer versions load; null items and empty documents are skipped.
+    let set = load("- desc: no kind\n-\n---\n---\n- list: l\n  items: [a]\n").expect("loads");
+    assert_eq!(set.lists().len(), 1);
+    assert_eq!(set.lists()[0].origin.line, 5);
+    assert_eq!(set.warnings().len(), 1, "{:?}", set.warnings());
     assert!(
-        e.to_string()
-            .contains("test.yaml:1: item 1: has none of the keys"),
-        "{e}"
+        set.warnings()[0]
+            .to_string()
+            .starts_with("test.yaml:1: item 1: unknown kind of item (keys: desc;")
     );
+    let set = load("- macro: my-macro\n  condition: a.b = 1\n- list: 'a list'\n  items: []\n")
+        .expect("loads");
+    let names: Vec<&str> = set
+        .warnings()
+        .iter()
+        .filter(|w| w.message.starts_with("invalid"))
+        .map(|w| w.item.as_str())
+        .collect();
+    assert_eq!(names, ["macro `my-macro`", "list `a list`"]);
     let e = load("- rule: r\n  macro: m\n").expect_err("two kinds");
     assert!(e.to_string().contains("more than one"), "{e}");
     for (text, msg) in [
