@@ -85,6 +85,8 @@ pub enum CmpOp {
     EndsWith,
     /// `glob`.
     Glob,
+    /// `iglob` (case-insensitive).
+    IGlob,
     /// `pmatch`: a path is below one of the list's prefixes.
     PMatch,
     /// `bcontains` (bytes given in hex).
@@ -106,12 +108,18 @@ impl CmpOp {
             "startswith" => Self::StartsWith,
             "endswith" => Self::EndsWith,
             "glob" => Self::Glob,
+            "iglob" => Self::IGlob,
             "pmatch" => Self::PMatch,
             "bcontains" => Self::BContains,
             "bstartswith" => Self::BStartsWith,
             "regex" => Self::Regex,
             _ => return None,
         })
+    }
+
+    /// Whether the right side must be a number (`<`, `<=`, `>`, `>=`), as in Falco.
+    pub fn takes_number(self) -> bool {
+        matches!(self, Self::Lt | Self::Le | Self::Gt | Self::Ge)
     }
 
     /// Whether the right side is a list (`in`, `intersects`, `pmatch`).
@@ -135,6 +143,7 @@ impl CmpOp {
             Self::StartsWith => "startswith",
             Self::EndsWith => "endswith",
             Self::Glob => "glob",
+            Self::IGlob => "iglob",
             Self::PMatch => "pmatch",
             Self::BContains => "bcontains",
             Self::BStartsWith => "bstartswith",

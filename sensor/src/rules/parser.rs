@@ -271,10 +271,16 @@ impl Parser<'_> {
                 offset,
             });
         }
+        let at = self.cur.pos();
         if matches!(self.cur.peek(), Some('"' | '\'')) {
+            if op.takes_number() {
+                return Err(SyntaxError::new(
+                    at,
+                    format!("expected a number after `{}`, found a string", op.as_str()),
+                ));
+            }
             return self.cur.quoted().map(RawValue::Str);
         }
-        let at = self.cur.pos();
         let word = self.cur.bare();
         if word == "val" && self.cur.eat('(') {
             self.cur.skip_ws();
@@ -301,6 +307,12 @@ impl Parser<'_> {
                     op.as_str(),
                     self.cur.found()
                 ),
+            ));
+        }
+        if op.takes_number() && !is_number(word) {
+            return Err(SyntaxError::new(
+                at,
+                format!("expected a number after `{}`, found `{word}`", op.as_str()),
             ));
         }
         Ok(RawValue::Str(word.to_owned()))
@@ -333,4 +345,30 @@ impl Parser<'_> {
             }
         }
     }
+}
+
+/// A number as libsinsp reads one: decimal with an optional fraction and exponent,
+/// or hexadecimal (`0x1f`).
+fn is_number(word: &str) -> bool {
+    if let Some(hex) = word.strip_prefix("0x").or_else(|| word.strip_prefix("0X")) {
+        return !hex.is_empty() && hex.chars().all(|c| c.is_ascii_alphanumeric());
+    }
+    let digits = |s: &str| s.len() - s.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+    let rest = word.strip_prefix(['+', '-']).unwrap_or(word);
+    let n = digits(rest);
+    if n == 0 {
+        return false;
+    }
+    let mut rest = &rest[n..];
+    if let Some(frac) = rest.strip_prefix('.') {
+        rest = &frac[digits(frac)..];
+    }
+    if let Some(exp) = rest.strip_prefix(['e', 'E']) {
+        let Some(exp) = exp.strip_prefix(['+', '-']) else {
+            return false;
+        };
+        let n = digits(exp);
+        return n > 0 && n == exp.len();
+    }
+    rest.is_empty()
 }

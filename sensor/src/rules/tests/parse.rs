@@ -10,15 +10,12 @@ fn every_operator() {
         ("=", "="),
         ("==", "="),
         ("!=", "!="),
-        ("<", "<"),
-        ("<=", "<="),
-        (">", ">"),
-        (">=", ">="),
         ("contains", "contains"),
         ("icontains", "icontains"),
         ("startswith", "startswith"),
         ("endswith", "endswith"),
         ("glob", "glob"),
+        ("iglob", "iglob"),
         ("bcontains", "bcontains"),
         ("bstartswith", "bstartswith"),
         ("regex", "regex"),
@@ -30,6 +27,26 @@ fn every_operator() {
         // No spaces around symbolic operators, as in `fd.num>=0`.
         if !op.chars().next().is_some_and(char::is_alphabetic) {
             assert_eq!(cond(&format!("evt.x{op}v")), format!("evt.x {text} \"v\""));
+        }
+    }
+    for op in ["<", "<=", ">", ">="] {
+        for n in ["0", "-1", "+2", "1.5", "3.", "1e+9", "2.5E-3", "0x1F"] {
+            assert_eq!(
+                cond(&format!("evt.x {op} {n}")),
+                format!("evt.x {op} \"{n}\"")
+            );
+            assert_eq!(
+                cond(&format!("evt.x{op}{n}")),
+                format!("evt.x {op} \"{n}\"")
+            );
+        }
+        assert_eq!(
+            cond(&format!("evt.x {op} val(evt.y)")),
+            format!("evt.x {op} val(evt.y)")
+        );
+        for bad in ["abc", "1e5", "0x", "--1", "1.2.3", "'1'"] {
+            let e = syntax(&format!("evt.x {op} {bad}"));
+            assert!(e.message.contains("expected a number"), "{op} {bad}: {e}");
         }
     }
     for op in ["in", "intersects", "pmatch"] {
