@@ -272,7 +272,6 @@ impl Loader<'_> {
             return Err(self.missing(f, line, k, &name));
         }
         if append {
-            let mut ignored = Vec::new();
             let Some(old) = self.rules.get_mut(&name) else {
                 return Err(self.missing(f, line, k, &name));
             };
@@ -282,15 +281,21 @@ impl Loader<'_> {
             if let Some(e) = item.exceptions.take() {
                 merge_exceptions(old.item.exceptions.get_or_insert_default(), e);
             }
-            if item.output.is_some()
-                || item.desc.is_some()
-                || item.priority.is_some()
-                || item.tags.is_some()
-            {
-                ignored.push("only `condition` and `exceptions` are appended with `append: true`; use `override` for other fields");
-            }
-            for msg in ignored {
-                self.warn(f, line, format!("rule `{name}`"), msg.to_owned());
+            // Falco ignores the other fields of an `append: true` rule; say so,
+            // since the author evidently meant them to change something.
+            let ignored = [
+                ("output", item.output.is_some()),
+                ("desc", item.desc.is_some()),
+                ("priority", item.priority.is_some()),
+                ("tags", item.tags.is_some()),
+            ];
+            for (field, _) in ignored.into_iter().filter(|(_, present)| *present) {
+                self.warn(
+                    f,
+                    line,
+                    format!("rule `{name}`"),
+                    format!("`{field}` ignored: `append: true` appends only `condition` and `exceptions` (use `override`)"),
+                );
             }
             return Ok(());
         }

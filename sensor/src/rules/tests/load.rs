@@ -83,6 +83,17 @@ fn append_and_override_across_files() {
     );
     assert_eq!(shell.origin.file, "base.yaml");
     assert!(!set.rule("Other").expect("rule").enabled);
+    assert!(set.warnings().is_empty(), "{:?}", set.warnings());
+    let odd = "- rule: Other\n  append: true\n  condition: and proc.name = sh\n  output: new\n";
+    let set = RuleSet::load(&[("base.yaml", BASE), ("odd.yaml", odd)]).expect("loads");
+    assert_eq!(set.rule("Other").expect("rule").output, "other");
+    assert!(
+        set.warnings()
+            .iter()
+            .any(|w| w.message.starts_with("`output` ignored")),
+        "{:?}",
+        set.warnings()
+    );
 
     // Replace: same name, no append: the later one wins, in the earlier's place.
     let replace = "- rule: Shell\n  desc: new\n  condition: evt.type = clone\n  output: new\n  priority: DEBUG\n- list: bins\n  items: [ksh]\n";
