@@ -24,11 +24,33 @@ mod yaml;
 
 use std::{collections::BTreeSet, fmt};
 
+use expand::Expander;
+
 pub use ast::{CmpOp, EvtTypes, Expr, FieldRef, Value};
 pub use error::{Kind, RulesError, SyntaxError};
 pub use expand::{MAX_EXPANDED_DEPTH, MAX_LIST_ITEMS, MAX_NODES};
 pub use output::output_fields;
 pub use parser::MAX_DEPTH;
+
+/// Parses a stand-alone condition, one that uses no macros or lists (an ad-hoc
+/// filter, say). A bare identifier is an error here, since nothing defines it.
+pub fn parse_condition(text: &str) -> Result<Expr, SyntaxError> {
+    use expand::ExpandError;
+    let raw = parser::parse(text)?;
+    let (macros, lists) = (Default::default(), Default::default());
+    Expander::new(&macros, &lists)
+        .expand(&raw)
+        .map_err(|e| match e {
+            ExpandError::Undefined {
+                what, name, offset, ..
+            } => SyntaxError::new(offset, format!("`{name}` is not a defined {what}")),
+            ExpandError::TooLarge(what) => SyntaxError::new(0, format!("too large: {what}")),
+            // Cycles and bad list items need definitions, and there are none.
+            ExpandError::Cycle { .. } | ExpandError::BadItem { .. } => {
+                SyntaxError::new(0, "unexpected macro or list")
+            }
+        })
+}
 
 /// A rule's priority, most severe first (Falco's syslog-like levels).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

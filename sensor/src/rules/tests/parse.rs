@@ -261,3 +261,19 @@ fn hostile_conditions() {
         let _ = lexer::unquote_item(&text);
     }
 }
+
+#[test]
+fn stand_alone_conditions() {
+    let e = parse_condition("proc.name in (a, b) and not fd.num < 3").expect("parses");
+    assert_eq!(
+        e.to_string(),
+        r#"(proc.name in ("a", "b") and not fd.num < "3")"#
+    );
+    let e = parse_condition("a.b = 1 and spawned").expect_err("no macros here");
+    assert_eq!(
+        (e.offset, e.message.as_str()),
+        (12, "`spawned` is not a defined macro")
+    );
+    let e = parse_condition("a.b in shells").expect_err("no lists here");
+    assert_eq!(e.offset, 7);
+}
