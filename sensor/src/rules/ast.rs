@@ -117,6 +117,19 @@ impl CmpOp {
         })
     }
 
+    /// The operator written as `text` (as in exception `comps`), if it is one.
+    pub(crate) fn from_text(text: &str) -> Option<Self> {
+        Some(match text {
+            "=" | "==" => Self::Eq,
+            "!=" => Self::Ne,
+            "<" => Self::Lt,
+            "<=" => Self::Le,
+            ">" => Self::Gt,
+            ">=" => Self::Ge,
+            word => return Self::from_word(word),
+        })
+    }
+
     /// Whether the right side must be a number (`<`, `<=`, `>`, `>=`), as in Falco.
     pub fn takes_number(self) -> bool {
         matches!(self, Self::Lt | Self::Le | Self::Gt | Self::Ge)

@@ -7,6 +7,7 @@ use super::{
     List, Macro, Origin, Rule, RuleSet, Warning,
     ast::EvtTypes,
     error::{Kind, RulesError},
+    exceptions,
     expand::{ExpandError, Expander, resolve_lists},
     output::output_fields,
     parser::{self, Raw},
@@ -145,6 +146,16 @@ impl Loader<'_> {
                 )
             })?;
             let item = &d.body.item;
+            let exceptions = item.exceptions.clone().unwrap_or_default();
+            let condition =
+                exceptions::fold(condition, &exceptions, &resolved).map_err(|problem| {
+                    RulesError::Item {
+                        file: self.file(d.file),
+                        line: d.line,
+                        item: format!("rule `{}`", d.name),
+                        problem,
+                    }
+                })?;
             let output = item.output.clone().unwrap_or_default();
             let evt_types = condition.evt_types();
             let source = item.source.clone().unwrap_or_else(|| "syscall".to_owned());
@@ -175,7 +186,7 @@ impl Loader<'_> {
                 priority: item.priority.unwrap_or(super::Priority::Debug),
                 tags: item.tags.clone().unwrap_or_default(),
                 enabled: item.enabled.unwrap_or(true),
-                exceptions: item.exceptions.clone().unwrap_or_default(),
+                exceptions,
                 source,
                 warn_evttypes,
                 skip_if_unknown_filter: item.skip_if_unknown_filter.unwrap_or(false),

@@ -11,6 +11,7 @@
 mod ast;
 mod compile;
 mod error;
+mod exceptions;
 mod expand;
 mod file;
 mod lexer;
@@ -176,7 +177,8 @@ pub struct Rule {
     pub desc: String,
     /// The condition text after appends, as parsed.
     pub condition_text: String,
-    /// The condition with every macro and list expanded.
+    /// The condition with every macro and list expanded, and each exception
+    /// added as `and not (...)` the way Falco compiles them.
     pub condition: Expr,
     /// `output`: the finding's message template.
     pub output: String,
@@ -192,7 +194,7 @@ pub struct Rule {
     pub tags: Vec<String>,
     /// `enabled` (default true).
     pub enabled: bool,
-    /// `exceptions`, not yet folded into the condition.
+    /// `exceptions` as written (they are also folded into `condition`).
     pub exceptions: Vec<Exception>,
     /// `source` (default `syscall`).
     pub source: String,

@@ -65,7 +65,12 @@ fn append_and_override_across_files() {
     );
     assert_eq!(
         shell.condition.to_string(),
-        r#"((evt.type = "execve" or evt.type = "execveat") and proc.name in ("sh", "bash") and not user.name = "root")"#
+        concat!(
+            r#"((evt.type = "execve" or evt.type = "execveat") and proc.name in ("sh", "bash")"#,
+            r#" and not user.name = "root""#,
+            r#" and not ((proc.pname = "cron") or (proc.pname = "sshd"))"#,
+            r#" and not proc.name in ("zsh"))"#
+        )
     );
     assert_eq!(shell.evt_types, only(&["execve", "execveat"]));
     assert_eq!(shell.output, "shell %proc.name user=%user.name");
@@ -414,4 +419,80 @@ fn hostile_yaml() {
         load(odd).expect("odd but valid").lists()[0].resolved,
         ["a", "b"]
     );
+}
+
+#[test]
+fn exceptions_fold_into_the_condition() {
+    let text = r#"
+- list: shells
+  items: [sh, bash]
+- rule: r
+  desc: d
+  condition: evt.type = execve
+  output: o
+  priority: INFO
+  exceptions:
+    - name: by_parent
+      fields: proc.pname
+      values: [cron, shells]
+    - name: by_prefix
+      fields: fd.name
+      comps: startswith
+      values: [/tmp/, /var/run/]
+    - name: pairs
+      fields: [proc.name, "proc.aname[2]", fd.name]
+      comps: [=, in, pmatch]
+      values:
+        - [runc, [containerd, shells], [/etc]]
+    - name: unused
+      fields: [proc.name]
+      values: []
+"#;
+    let set = load(text).unwrap_or_else(|e| panic!("{e}"));
+    let r = &set.rules()[0];
+    assert_eq!(
+        r.condition.to_string(),
+        concat!(
+            r#"(evt.type = "execve""#,
+            r#" and not proc.pname in ("cron", "sh", "bash")"#,
+            r#" and not (fd.name startswith "/tmp/" or fd.name startswith "/var/run/")"#,
+            r#" and not ((proc.name = "runc" and proc.aname[2] in ("containerd", "sh", "bash") and fd.name pmatch ("/etc"))))"#
+        )
+    );
+    assert_eq!(r.evt_types, only(&["execve"]));
+    assert!(r.fields.contains(&FieldRef {
+        name: "proc.aname".into(),
+        arg: Some("2".into())
+    }));
+    assert_eq!(r.exceptions.len(), 4);
+
+    for (exc, msg) in [
+        (
+            "fields: [proc.name, fd.name]\n      values: [[a]]",
+            "1 items for 2 fields",
+        ),
+        (
+            "fields: [proc.name]\n      comps: [=, =]\n      values: [[a]]",
+            "one comparison for each",
+        ),
+        ("fields: [proc.name]\n      values: [a]", "must be a list"),
+        (
+            "fields: proc.name\n      comps: is\n      values: [a]",
+            "`is` is not a comparison",
+        ),
+        ("fields: name\n      values: [a]", "`name` is not a field"),
+        (
+            "fields: [proc.name]\n      comps: [=]\n      values: [[[a, b]]]",
+            "takes one value",
+        ),
+    ] {
+        let text = format!(
+            "- rule: r\n  desc: d\n  condition: evt.type = x\n  output: o\n  priority: INFO\n  exceptions:\n    - name: e\n      {exc}\n"
+        );
+        let e = load(&text).expect_err(exc);
+        assert!(
+            e.to_string().contains("rule `r`: exception `e`: ") && e.to_string().contains(msg),
+            "{exc}: {e}"
+        );
+    }
 }
