@@ -12,3 +12,4 @@ pub mod event;
 pub mod fields;
 pub mod kernel;
 pub mod output;
+pub mod rules;
