@@ -2,6 +2,7 @@
 
 mod context;
 mod fields;
+mod rules;
 mod trace;
 
 use clap::{Parser, Subcommand};
@@ -23,6 +24,12 @@ pub struct Cli {
 pub enum Command {
     /// Print every kernel event as one JSON object per line, until Ctrl-C or SIGTERM.
     Trace(Box<TraceArgs>),
+    /// Work with detection rule files.
+    Rules {
+        /// What to do with them.
+        #[command(subcommand)]
+        command: rules::RulesCommand,
+    },
     /// Print the catalogue of event fields used in output, rules and queries.
     Fields {
         /// Print JSON instead of a table.
@@ -37,6 +44,7 @@ impl Cli {
         match self.command {
             Command::Trace(args) => trace::run(&args),
             Command::Fields { json } => fields::run(json),
+            Command::Rules { command } => rules::run(&command),
         }
     }
 }

@@ -8,7 +8,7 @@ pub mod net;
 pub mod privilege;
 
 pub use decode::{DecodeError, decode};
-pub use file::Open;
+pub use file::{Open, OpenSyscall};
 pub use fs::{FsCall, FsSyscall};
 pub use net::{Net, NetOp};
 pub use privilege::{PrivCall, PrivSyscall};
@@ -169,6 +169,27 @@ impl Event {
             Body::Fs(call) => call.syscall.name(),
         }
     }
+}
+
+/// Every `evt.type` value the sensor reports (see [`Event::evt_type`]), for rules
+/// to be checked against.
+pub fn evt_types() -> Vec<&'static str> {
+    let mut types = vec![
+        "execve", "execveat", "clone", "procexit", "connect", "accept", "listen", "bind",
+    ];
+    // The syscall enums' own names; their raw numbers are small and dense.
+    types.extend(
+        (0..64)
+            .filter_map(OpenSyscall::from_raw)
+            .map(OpenSyscall::name),
+    );
+    types.extend((0..64).filter_map(FsSyscall::from_raw).map(FsSyscall::name));
+    types.extend(
+        (0..64)
+            .filter_map(PrivSyscall::from_raw)
+            .map(PrivSyscall::name),
+    );
+    types
 }
 
 /// The stable lowercase name of an event kind, used in configuration, metrics and
