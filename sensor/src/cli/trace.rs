@@ -178,6 +178,9 @@ async fn trace(args: &TraceArgs) -> anyhow::Result<()> {
                     break Err(err);
                 }
                 batch.clear();
+                // A held batch must not keep its memory: the agent's footprint
+                // should not remember its largest burst.
+                batch.shrink_to(BATCH_MAX);
             }
             _ = tick.tick() => {
                 if last_sweep.elapsed() >= SWEEP_EVERY {
@@ -233,8 +236,10 @@ async fn trace(args: &TraceArgs) -> anyhow::Result<()> {
     }
 }
 
-/// Events a wait for pods may hold in memory; past it they go out as they are.
-const HOLD_MAX: usize = 64 * BATCH_MAX;
+/// Events a wait for pods may hold in memory (exec records are the largest, a
+/// few kilobytes decoded); past it they go out as they are, and the ring buffers
+/// the rest.
+const HOLD_MAX: usize = 4 * BATCH_MAX;
 
 /// Holds `batch` once, briefly, for each container the kubelet has not listed yet,
 /// while the kubelet is asked again: a pod's first events are the ones an analyst
