@@ -60,6 +60,9 @@ catalogue! {
     /// `evt.rawtime`
     EVT_RAWTIME = "evt.rawtime", Uint, true,
         "Event time in nanoseconds since the Unix epoch.";
+    /// `evt.num`
+    EVT_NUM = "evt.num", Uint, true,
+        "The event's number in the order the agent read them, from 1 at its start.";
     /// `evt.truncated`
     EVT_TRUNCATED = "evt.truncated", List, false,
         "Fields whose value the kernel had to cut to its buffer (present only when some were).";

@@ -8,6 +8,7 @@
 pub mod cli;
 pub mod config;
 pub mod context;
+pub mod engine;
 pub mod event;
 pub mod fields;
 pub mod kernel;

@@ -57,7 +57,7 @@ pub enum EnrichError {
 }
 
 /// Who did it: everything known of an event's process, container and pod.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct Who<'a> {
     /// The process, if the table has it.
     pub process: Option<&'a Process>,

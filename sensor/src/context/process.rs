@@ -16,9 +16,10 @@ use crate::{
 };
 
 /// How a process came to be in its container.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Entry {
     /// Not in a container.
+    #[default]
     Host,
     /// The container's first process, or a descendant of it.
     Init,
@@ -43,7 +44,7 @@ impl Entry {
 }
 
 /// One process.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Process {
     /// Process id, host pid namespace.
     pub pid: u32,

@@ -112,19 +112,23 @@ impl Open {
 
     /// The flags as Falco prints them: `O_RDONLY|O_CLOEXEC`.
     pub fn flags_text(&self) -> String {
-        let mut parts = vec![match self.flags & O_ACCMODE {
+        let mut text = String::new();
+        self.write_flags(&mut text);
+        text
+    }
+
+    /// [`Self::flags_text`] into a reused buffer (the rules engine allocates nothing).
+    pub fn write_flags(&self, out: &mut String) {
+        out.push_str(match self.flags & O_ACCMODE {
             0 => "O_RDONLY",
             1 => "O_WRONLY",
             2 => "O_RDWR",
             _ => "O_ACCMODE3",
-        }];
-        parts.extend(
-            OPEN_FLAGS
-                .iter()
-                .filter(|(bit, _)| self.flags & bit != 0)
-                .map(|(_, name)| *name),
-        );
-        parts.join("|")
+        });
+        for (_, name) in OPEN_FLAGS.iter().filter(|(bit, _)| self.flags & bit != 0) {
+            out.push('|');
+            out.push_str(name);
+        }
     }
 
     /// The file type as Falco's `fd.typechar`: `f` file, `d` directory, `l` link,
@@ -159,18 +163,28 @@ impl Open {
 
 /// Falco's `evt.res`: `SUCCESS`, or the errno's name (`ENOENT`), or `E<n>`.
 pub fn result_text(result: i64) -> String {
+    result_name(result).map_or_else(|| format!("E{}", errno(result)), str::to_owned)
+}
+
+/// [`result_text`] where it is a fixed name: `SUCCESS` or a known errno's.
+pub fn result_name(result: i64) -> Option<&'static str> {
     if result >= 0 {
-        return "SUCCESS".into();
+        return Some("SUCCESS");
     }
-    // checked: a hostile or corrupt i64::MIN must not overflow.
-    let errno = result
-        .checked_neg()
-        .and_then(|n| i32::try_from(n).ok())
-        .unwrap_or(i32::MAX);
+    let errno = errno(result);
     ERRNO_NAMES
         .iter()
         .find(|(n, _)| *n == errno)
-        .map_or_else(|| format!("E{errno}"), |(_, name)| (*name).to_string())
+        .map(|(_, name)| *name)
+}
+
+/// The errno of a negative result.
+pub fn errno(result: i64) -> i32 {
+    // checked: a hostile or corrupt i64::MIN must not overflow.
+    result
+        .checked_neg()
+        .and_then(|n| i32::try_from(n).ok())
+        .unwrap_or(i32::MAX)
 }
 
 const ERRNO_NAMES: &[(i32, &str)] = &[

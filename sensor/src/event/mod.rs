@@ -15,7 +15,7 @@ pub use privilege::{PrivCall, PrivSyscall};
 pub use sensor_common::EventKind;
 
 /// Who did it: the task that caused the event.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Task {
     /// Process id (tgid), host pid namespace.
     pub pid: u32,
@@ -93,7 +93,7 @@ impl Exit {
 }
 
 /// A process started a new program.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Exec {
     /// Whether it came through `execveat(2)` rather than `execve(2)`.
     pub via_execveat: bool,

@@ -74,10 +74,19 @@ impl Net {
     /// Falco's `fd.name`: `client->server`, or the local endpoint of a listener or
     /// a bound socket.
     pub fn fd_name(&self) -> String {
-        match self.client_server() {
-            Some((client, server)) => format!("{client}->{server}"),
-            None => self.local.to_string(),
-        }
+        let mut name = String::new();
+        self.write_fd_name(&mut name);
+        name
+    }
+
+    /// [`Self::fd_name`] into a reused buffer (the rules engine allocates nothing).
+    pub fn write_fd_name(&self, out: &mut String) {
+        use std::fmt::Write as _;
+        // Writing to a String cannot fail.
+        let _ = match self.client_server() {
+            Some((client, server)) => write!(out, "{client}->{server}"),
+            None => write!(out, "{}", self.local),
+        };
     }
 }
 

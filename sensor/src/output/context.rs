@@ -11,18 +11,28 @@ use crate::{
 
 /// `proc.cmdline` as Falco builds it: the name, then the arguments after `argv[0]`.
 pub fn cmdline(name: &str, argv: &[String]) -> String {
-    let args = argv.get(1..).unwrap_or_default();
-    if args.is_empty() {
-        return name.to_owned();
-    }
-    let mut line =
-        String::with_capacity(name.len() + args.iter().map(|a| a.len() + 1).sum::<usize>());
-    line.push_str(name);
-    for arg in args {
-        line.push(' ');
-        line.push_str(arg);
-    }
+    let mut line = String::new();
+    write_cmdline(&mut line, name, argv);
     line
+}
+
+/// [`cmdline`] into a reused buffer (the rules engine allocates nothing).
+pub fn write_cmdline(out: &mut String, name: &str, argv: &[String]) {
+    out.push_str(name);
+    for arg in argv.get(1..).unwrap_or_default() {
+        out.push(' ');
+        out.push_str(arg);
+    }
+}
+
+/// `proc.args`: the arguments after `argv[0]`, joined by spaces, into `out`.
+pub fn write_args(out: &mut String, argv: &[String]) {
+    for (i, arg) in argv.get(1..).unwrap_or_default().iter().enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        out.push_str(arg);
+    }
 }
 
 /// Adds `who`'s fields to an event's JSON object. Fields the event itself

@@ -30,7 +30,7 @@ use expand::Expander;
 pub use ast::{CmpOp, EvtTypes, Expr, FieldRef, Value};
 pub use error::{Kind, RulesError, SyntaxError};
 pub use expand::{MAX_EXPANDED_DEPTH, MAX_LIST_ITEMS, MAX_NODES};
-pub use output::output_fields;
+pub use output::{Piece, output_fields, pieces, render};
 pub use parser::MAX_DEPTH;
 
 /// Parses a stand-alone condition, one that uses no macros or lists (an ad-hoc
@@ -75,6 +75,20 @@ pub enum Priority {
 }
 
 impl Priority {
+    /// The name Falco prints in findings: `Warning`, `Critical`, ...
+    pub fn falco_name(self) -> &'static str {
+        match self {
+            Self::Emergency => "Emergency",
+            Self::Alert => "Alert",
+            Self::Critical => "Critical",
+            Self::Error => "Error",
+            Self::Warning => "Warning",
+            Self::Notice => "Notice",
+            Self::Informational => "Informational",
+            Self::Debug => "Debug",
+        }
+    }
+
     /// Reads a priority the way Falco does: case-insensitive, `INFO` for short.
     pub fn parse(s: &str) -> Option<Self> {
         Some(match s.trim().to_ascii_uppercase().as_str() {

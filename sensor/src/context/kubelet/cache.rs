@@ -37,6 +37,15 @@ impl PodContainer {
         Self { pod, index }
     }
 
+    /// The container with id `container_id` in `pod`, if the pod lists it.
+    pub fn find(pod: Arc<PodInfo>, container_id: &str) -> Option<Self> {
+        let index = pod
+            .containers
+            .iter()
+            .position(|c| c.ids.iter().any(|id| id == container_id))?;
+        Some(Self::new(pod, index))
+    }
+
     /// The pod.
     pub fn pod(&self) -> &Arc<PodInfo> {
         &self.pod

@@ -1,0 +1,193 @@
+//! A rule's expanded condition compiled into a tree the engine evaluates: fields
+//! resolved to [`Access`]es, right sides parsed, and each `and`/`or` ordered so
+//! that the cheapest tests run first (the conditions have no side effects, so the
+//! order changes the cost, never the result).
+
+use super::{
+    access::{self, Access},
+    compare::{self, Compare, StrTest},
+    read::{Scratch, Subject, read},
+    value::Val,
+};
+use crate::rules::{CmpOp, Expr, FieldRef, Value};
+
+/// A compiled condition.
+#[derive(Clone, Debug)]
+pub enum Node {
+    /// All hold.
+    All(Box<[Node]>),
+    /// One holds.
+    Any(Box<[Node]>),
+    /// Does not hold.
+    Not(Box<Node>),
+    /// A field against a constant; `negate` for `!=`.
+    Cmp {
+        /// The field.
+        access: Access,
+        /// The test.
+        compare: Compare,
+        /// Whether the test's result is inverted (`!=`).
+        negate: bool,
+    },
+    /// A field against another field of the same event (`val(...)`).
+    Fields {
+        /// The left field.
+        left: Access,
+        /// The operator.
+        op: CmpOp,
+        /// The right field.
+        right: Access,
+    },
+    /// The field has a value.
+    Exists(Access),
+}
+
+/// Resolves a field reference of a condition or template.
+pub fn field(f: &FieldRef) -> Result<Access, String> {
+    access::resolve(&f.name, f.arg.as_deref()).map_err(|e| e.to_string())
+}
+
+/// Compiles an expanded condition.
+pub fn compile(expr: &Expr) -> Result<Node, String> {
+    Ok(match expr {
+        Expr::And(items) => Node::All(ordered(items)?),
+        Expr::Or(items) => Node::Any(ordered(items)?),
+        Expr::Not(inner) => Node::Not(Box::new(compile(inner)?)),
+        Expr::Exists(f) => Node::Exists(field(f)?),
+        Expr::Compare {
+            field: f,
+            op,
+            value: Value::Field(other),
+        } => {
+            let (left, right) = (field(f)?, field(other)?);
+            if !matches!(
+                op,
+                CmpOp::Eq | CmpOp::Ne | CmpOp::Lt | CmpOp::Le | CmpOp::Gt | CmpOp::Ge
+            ) {
+                return Err(format!(
+                    "`{}` cannot compare two fields ({} and {})",
+                    op.as_str(),
+                    f.name,
+                    other.name
+                ));
+            }
+            Node::Fields {
+                left,
+                op: *op,
+                right,
+            }
+        }
+        Expr::Compare {
+            field: f,
+            op,
+            value,
+        } => {
+            let access = field(f)?;
+            let (compare, negate) = compare::compile(access.kind, *op, value)
+                .map_err(|why| format!("{} {}: {why}", f.name, op.as_str()))?;
+            Node::Cmp {
+                access,
+                compare,
+                negate,
+            }
+        }
+    })
+}
+
+fn ordered(items: &[Expr]) -> Result<Box<[Node]>, String> {
+    let mut nodes = items.iter().map(compile).collect::<Result<Vec<_>, _>>()?;
+    nodes.sort_by_key(cost);
+    Ok(nodes.into())
+}
+
+/// A rough cost of evaluating `node`, for ordering.
+fn cost(node: &Node) -> u32 {
+    let read = |a: &Access| match a.id {
+        // Built into a buffer on first use.
+        access::Id::Cmdline
+        | access::Id::Args
+        | access::Id::Pcmdline
+        | access::Id::EvtTime
+        | access::Id::FdName
+        | access::Id::ArgFlags
+        | access::Id::ArgMode
+        | access::Id::Arg(_) => 4,
+        access::Id::Aname | access::Id::Aexepath | access::Id::Argv => 2,
+        _ => 1,
+    };
+    match node {
+        Node::All(items) | Node::Any(items) => items.iter().map(cost).sum(),
+        Node::Not(inner) => cost(inner),
+        Node::Exists(a) => read(a),
+        Node::Fields { left, right, .. } => read(left) + read(right),
+        Node::Cmp {
+            access, compare, ..
+        } => {
+            read(access)
+                + match compare {
+                    Compare::Str(StrTest::Regex(_)) => 8,
+                    Compare::Str(StrTest::Glob(..) | StrTest::IContains(_)) => 3,
+                    Compare::Str(StrTest::PMatch(p)) => 1 + p.len() as u32 / 4,
+                    _ => 0,
+                }
+        }
+    }
+}
+
+impl Node {
+    /// Whether the condition holds for `s`.
+    pub fn eval(&self, s: &Subject<'_>, scratch: &mut Scratch) -> bool {
+        match self {
+            Self::All(items) => items.iter().all(|n| n.eval(s, scratch)),
+            Self::Any(items) => items.iter().any(|n| n.eval(s, scratch)),
+            Self::Not(inner) => !inner.eval(s, scratch),
+            Self::Exists(a) => {
+                scratch.fill(a, s);
+                read(a, s, scratch) != Val::Absent
+            }
+            Self::Cmp {
+                access,
+                compare,
+                negate,
+            } => {
+                scratch.fill(access, s);
+                compare
+                    .holds(read(access, s, scratch))
+                    .is_some_and(|b| b != *negate)
+            }
+            Self::Fields { left, op, right } => {
+                scratch.fill(left, s);
+                scratch.fill(right, s);
+                fields_hold(*op, read(left, s, scratch), read(right, s, scratch))
+            }
+        }
+    }
+}
+
+fn fields_hold(op: CmpOp, a: Val<'_>, b: Val<'_>) -> bool {
+    use std::cmp::Ordering;
+    let number = |v: Val<'_>| match v {
+        Val::Uint(u) => Some(i128::from(u)),
+        Val::Int(i) => Some(i128::from(i)),
+        _ => None,
+    };
+    let ord = match (a, b) {
+        (Val::Absent, _) | (_, Val::Absent) => return false,
+        (Val::Str(x), Val::Str(y)) => x.cmp(y),
+        (Val::Bool(x), Val::Bool(y)) => x.cmp(&y),
+        (Val::Ip(x), Val::Ip(y)) => x.cmp(&y),
+        (x, y) => match (number(x), number(y)) {
+            (Some(x), Some(y)) => x.cmp(&y),
+            _ => return false,
+        },
+    };
+    match op {
+        CmpOp::Eq => ord == Ordering::Equal,
+        CmpOp::Ne => ord != Ordering::Equal,
+        CmpOp::Lt => ord == Ordering::Less,
+        CmpOp::Le => ord != Ordering::Greater,
+        CmpOp::Gt => ord == Ordering::Greater,
+        CmpOp::Ge => ord != Ordering::Less,
+        _ => false,
+    }
+}
