@@ -2,12 +2,15 @@
 
 mod context;
 mod fields;
+mod pipeline;
 mod rules;
+mod run;
 mod trace;
 
 use clap::{Parser, Subcommand};
 
 pub use context::ContextArgs;
+pub use run::RunArgs;
 pub use trace::TraceArgs;
 
 /// Runtime security sensor for Kubernetes nodes.
@@ -24,6 +27,9 @@ pub struct Cli {
 pub enum Command {
     /// Print every kernel event as one JSON object per line, until Ctrl-C or SIGTERM.
     Trace(Box<TraceArgs>),
+    /// Test every event against the detection rules and report findings, until
+    /// Ctrl-C or SIGTERM; SIGHUP or a change of the rule files reloads the rules.
+    Run(Box<RunArgs>),
     /// Work with detection rule files.
     Rules {
         /// What to do with them.
@@ -43,6 +49,7 @@ impl Cli {
     pub fn run(self) -> anyhow::Result<()> {
         match self.command {
             Command::Trace(args) => trace::run(&args),
+            Command::Run(args) => run::run(&args),
             Command::Fields { json } => fields::run(json),
             Command::Rules { command } => rules::run(&command),
         }

@@ -1,5 +1,6 @@
 //! `sensor rules check FILE...`: loads rule files as the agent would and says, for
-//! each rule, whether the sensor can run it or why not.
+//! each rule, whether the sensor can run it or why not; `sensor rules list`: the
+//! rules that run.
 //!
 //! A rule is skipped, never the file, when it reads a field the catalogue does not
 //! have or can only match event types the sensor does not report; a file with a
@@ -7,14 +8,12 @@
 
 use std::path::PathBuf;
 
-use anyhow::Context as _;
 use clap::Subcommand;
 use serde::Serialize;
 
 use crate::{
-    event::evt_types,
-    fields,
-    rules::{EvtTypes, Rule, RuleSet},
+    engine::{Engine, files::RuleFiles},
+    rules::{EvtTypes, RuleSet},
 };
 
 /// The `sensor rules` commands.
@@ -22,8 +21,16 @@ use crate::{
 pub enum RulesCommand {
     /// Load rule files in order and list each rule as loaded or skipped, with why.
     Check {
-        /// Rule files (YAML, Falco's format), loaded in this order.
+        /// Rule files or directories (YAML, Falco's format), loaded in this order.
         #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the rules that run: priority, event types and tags.
+    List {
+        /// Rule files or directories; default: the rule set shipped with the sensor.
         files: Vec<PathBuf>,
         /// Print JSON instead of a table.
         #[arg(long)]
@@ -31,37 +38,8 @@ pub enum RulesCommand {
     },
 }
 
-/// What became of one rule.
-#[derive(Debug, Serialize, PartialEq, Eq)]
-pub struct Verdict {
-    /// The rule's name.
-    pub rule: String,
-    /// Whether the sensor can run it.
-    pub loaded: bool,
-    /// Why not, when it cannot.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-}
-
-/// Largest rule file accepted: Falco's whole stable set is about 70 KB.
-const MAX_FILE_BYTES: u64 = 16 << 20;
-
-pub(super) fn run(command: &RulesCommand) -> anyhow::Result<()> {
-    let RulesCommand::Check { files, json } = command;
-    let mut texts = Vec::with_capacity(files.len());
-    for path in files {
-        let len = std::fs::metadata(path)
-            .with_context(|| format!("cannot read {}", path.display()))?
-            .len();
-        anyhow::ensure!(
-            len <= MAX_FILE_BYTES,
-            "{} is larger than {MAX_FILE_BYTES} bytes",
-            path.display()
-        );
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read {}", path.display()))?;
-        texts.push((path.display().to_string(), text));
-    }
+fn engine(files: &[PathBuf]) -> anyhow::Result<Engine> {
+    let texts = RuleFiles::new(files.to_vec()).read()?;
     let named: Vec<(&str, &str)> = texts
         .iter()
         .map(|(n, t)| (n.as_str(), t.as_str()))
@@ -70,13 +48,23 @@ pub(super) fn run(command: &RulesCommand) -> anyhow::Result<()> {
     for warning in set.warnings() {
         tracing::warn!("{warning}");
     }
-    let verdicts: Vec<Verdict> = set.rules().iter().map(judge).collect();
-    if *json {
-        for v in &verdicts {
+    Ok(Engine::new(&set))
+}
+
+pub(super) fn run(command: &RulesCommand) -> anyhow::Result<()> {
+    match command {
+        RulesCommand::Check { files, json } => check(files, *json),
+        RulesCommand::List { files, json } => list(files, *json),
+    }
+}
+
+fn check(files: &[PathBuf], json: bool) -> anyhow::Result<()> {
+    let engine = engine(files)?;
+    let verdicts = engine.verdicts();
+    for v in verdicts {
+        if json {
             println!("{}", serde_json::to_string(v)?);
-        }
-    } else {
-        for v in &verdicts {
+        } else {
             match &v.reason {
                 None => println!("loaded   {}", v.rule),
                 Some(why) => println!("skipped  {}: {why}", v.rule),
@@ -88,51 +76,52 @@ pub(super) fn run(command: &RulesCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Whether the sensor can run `rule`, and why not.
-pub fn judge(rule: &Rule) -> Verdict {
-    let verdict = |reason: Option<String>| Verdict {
-        rule: rule.name.clone(),
-        loaded: reason.is_none(),
-        reason,
-    };
-    if rule.source != "syscall" {
-        return verdict(Some(format!(
-            "source `{}` is not this sensor's",
-            rule.source
-        )));
-    }
-    let missing: Vec<&str> = rule
-        .fields
-        .iter()
-        .chain(&rule.output_fields)
-        .map(|f| f.name.as_str())
-        .filter(|name| fields::find(name).is_none())
-        .collect::<std::collections::BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    if !missing.is_empty() {
-        return verdict(Some(format!("no field {}", missing.join(", "))));
-    }
-    if let EvtTypes::Only(types) = &rule.evt_types {
-        let known = evt_types();
-        if !types.iter().any(|t| known.contains(&t.as_str())) {
-            let types: Vec<&str> = types.iter().map(String::as_str).collect();
-            return verdict(Some(format!(
-                "no event type it matches is reported: {}",
-                types.join(", ")
-            )));
+/// One rule that runs, for `sensor rules list`.
+#[derive(Debug, Serialize)]
+struct Listed<'a> {
+    rule: &'a str,
+    priority: &'a str,
+    evt_types: Vec<&'a str>,
+    tags: &'a [String],
+    origin: String,
+}
+
+fn list(files: &[PathBuf], json: bool) -> anyhow::Result<()> {
+    let engine = engine(files)?;
+    for c in engine.rules() {
+        let r = &c.rule;
+        let listed = Listed {
+            rule: &r.name,
+            priority: r.priority.falco_name(),
+            evt_types: match &r.evt_types {
+                EvtTypes::Any => vec!["*"],
+                EvtTypes::Only(t) => t.iter().map(String::as_str).collect(),
+            },
+            tags: &r.tags,
+            origin: r.origin.to_string(),
+        };
+        if json {
+            println!("{}", serde_json::to_string(&listed)?);
+        } else {
+            println!(
+                "{:<13} {:<45} {:<30} {}",
+                listed.priority,
+                listed.rule,
+                listed.evt_types.join(","),
+                listed.tags.join(",")
+            );
         }
     }
-    verdict(None)
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn verdicts(text: &str) -> Vec<Verdict> {
+    fn verdicts(text: &str) -> Vec<crate::engine::Verdict> {
         let set = RuleSet::load(&[("test.yaml", text)]).expect("a valid file");
-        set.rules().iter().map(judge).collect()
+        Engine::new(&set).verdicts().to_vec()
     }
 
     #[test]

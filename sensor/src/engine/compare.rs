@@ -226,7 +226,7 @@ fn one(op: CmpOp, value: &Value) -> Result<&str, CompareError> {
 
 fn hex(s: &str) -> Result<Box<[u8]>, CompareError> {
     let s = s.trim();
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return Err(format!("{s:?} is not hex bytes"));
     }
     (0..s.len())

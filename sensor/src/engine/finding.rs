@@ -46,8 +46,11 @@ pub struct Finding {
     /// condition and output read, by catalogue name (`proc.aname[2]` with its
     /// argument).
     pub fields: Map<String, Json>,
-    /// How many identical findings this one stands for (1: itself alone).
+    /// How many identical findings this one stands for (1: itself alone; a
+    /// summary at the end of a fold window counts those folded into it).
     pub count: u64,
+    /// Findings of the same rule its rate limit held back before this one.
+    pub suppressed: u64,
     /// The container (`host` outside containers), for folding duplicates.
     pub container_id: String,
 }
@@ -144,6 +147,7 @@ pub fn build(c: &Compiled, s: &Subject<'_>, scratch: &mut Scratch, hostname: &Ar
         hostname: hostname.clone(),
         fields,
         count: 1,
+        suppressed: 0,
         container_id,
     }
 }
@@ -152,7 +156,8 @@ impl Finding {
     /// The finding as Falco writes one with `json_output: true`: `time`, `rule`,
     /// `priority`, `output` (prefixed with the time of day and the priority, as
     /// Falco's is), `output_fields`, `tags`, `hostname`, `source`; and this
-    /// sensor's `uuid` and `count`.
+    /// sensor's `uuid`, `count` and (when the rule's rate limit held some back)
+    /// `suppressed`.
     pub fn to_falco_json(&self) -> Json {
         // RFC 3339 "2026-12-02T01:02:03.123456789Z": the time of day is 11..29.
         let clock = self.time.get(11..29).unwrap_or(&self.time);
@@ -171,6 +176,9 @@ impl Finding {
         obj.insert("source".into(), (*self.source).into());
         obj.insert("uuid".into(), self.id.clone().into());
         obj.insert("count".into(), self.count.into());
+        if self.suppressed > 0 {
+            obj.insert("suppressed".into(), self.suppressed.into());
+        }
         Json::Object(obj)
     }
 }

@@ -11,7 +11,9 @@
 mod access;
 mod compare;
 mod compile;
+pub mod files;
 pub mod finding;
+pub mod noise;
 mod read;
 #[cfg(test)]
 mod tests;
@@ -136,10 +138,16 @@ impl Engine {
         }
     }
 
-    /// The engine's buffers, holding the built values of the last event tested
-    /// (for reading fields of a finding with [`read`]).
-    pub fn scratch_mut(&mut self) -> &mut Scratch {
-        &mut self.scratch
+    /// The finding of rule `index` (from [`Self::matches`]) for `s`, the event
+    /// just tested.
+    pub fn finding(
+        &mut self,
+        index: u32,
+        s: &Subject<'_>,
+        hostname: &Arc<str>,
+    ) -> Option<finding::Finding> {
+        let rule = self.rules.get(index as usize)?;
+        Some(finding::build(rule, s, &mut self.scratch, hostname))
     }
 }
 

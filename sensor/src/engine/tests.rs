@@ -356,18 +356,8 @@ fn findings_render_and_carry_the_context() {
     };
     let mut out = Vec::new();
     engine.matches(&s, &mut out);
-    let c = engine.rule(out[0]).expect("a rule");
-    let rule = Arc::clone(&c.rule);
-    let output = c.output.clone();
-    let reads = c.reads.clone();
-    let compiled = Compiled {
-        rule,
-        condition: compile::compile(&crate::rules::Expr::And(vec![])).expect("empty"),
-        output,
-        reads,
-    };
     let host: Arc<str> = "node-1".into();
-    let finding = finding::build(&compiled, &s, engine.scratch_mut(), &host);
+    let finding = engine.finding(out[0], &s, &host).expect("a rule");
     assert_eq!(
         finding.output,
         "shell sh parent bash gp runc in prod/web-7d4b9c-x2x (0123456789ab) app=web cmd=sh -c cat /etc/shadow nope=7"
