@@ -6,7 +6,8 @@
 //! and `ubuntu` in the next), on the host the host's. The agent runs in a container
 //! of its own, so its `/etc` is neither: a container's files are read through
 //! `<proc>/<pid>/root/etc/...` of one of the container's processes, the host's
-//! through `<proc>/1/root/etc/...` ([`read`] keeps those opens inside the root).
+//! through `<proc>/1/root/etc/...` (or the event's process's, where pid 1 is
+//! guarded); [`read`] keeps those opens inside the root.
 //!
 //! Files are parsed once per root and kept by container id (the host is one more
 //! key), so a lookup on the hot path is two map probes and reference-count copies.
@@ -196,7 +197,9 @@ impl UserCache {
     /// Names `ids` for a process of `container` (`None`: the host) at `now`.
     /// `pids` are processes whose root is the container's, best first (the
     /// event's process, then its ancestors in the container): the first that is
-    /// still alive is read, and only when the files are due for a check.
+    /// still alive is read, and only when the files are due for a check. The
+    /// host's files are read through pid 1, and through `pids` only when pid 1
+    /// cannot be read.
     pub fn names(
         &mut self,
         container: Option<&str>,
@@ -205,11 +208,12 @@ impl UserCache {
         now: Instant,
     ) -> Names {
         let (user, group) = match container {
-            None => self.host(now).names(ids),
+            None => self.host(pids, now).names(ids),
             Some(id) => self.container_names(id, pids, ids, now),
         };
         let login = ids.loginuid.and_then(|uid| {
-            let account = self.host(now).users.entries.get(&uid)?;
+            // Not the container's pids: their root is the container's.
+            let account = self.host([], now).users.entries.get(&uid)?;
             Some(Arc::clone(&account.name))
         });
         Names { user, group, login }
@@ -225,16 +229,13 @@ impl UserCache {
         self.containers.len()
     }
 
-    /// The host's root, checked when due.
-    fn host(&mut self, now: Instant) -> &Root {
+    /// The host's root, checked when due. `pids` are host processes to read it
+    /// through when pid 1 refuses (a sandbox that guards its init does): on the
+    /// host a process's root is the host's unless it chrooted.
+    fn host(&mut self, pids: impl IntoIterator<Item = u32>, now: Instant) -> &Root {
         let before = self.host.bytes();
-        if refresh(
-            &mut self.host,
-            &self.config,
-            &mut self.stats,
-            [HOST_PID],
-            now,
-        ) {
+        let pids = std::iter::once(HOST_PID).chain(pids);
+        if refresh(&mut self.host, &self.config, &mut self.stats, pids, now) {
             let after = self.host.bytes();
             self.account(before, after, None);
         }

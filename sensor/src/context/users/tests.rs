@@ -104,6 +104,16 @@ fn the_host_is_named_from_pid_1s_root() {
 }
 
 #[test]
+fn the_host_is_named_through_its_processes_where_pid_1_is_guarded() {
+    let proc = FakeProc::new("guarded");
+    fs::remove_dir_all(proc.0.join("1")).expect("removing pid 1");
+    proc.write(200, "etc/passwd", HOST_PASSWD);
+    let mut cache = proc.cache();
+    let names = cache.names(None, [200], ids(1000, 0), Instant::now());
+    assert_eq!(user(&names), Some("alice"));
+}
+
+#[test]
 fn a_container_is_named_from_its_own_root() {
     let proc = FakeProc::new("container");
     proc.write(100, "etc/passwd", APP_PASSWD);
