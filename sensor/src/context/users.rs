@@ -235,7 +235,14 @@ impl UserCache {
     fn host(&mut self, pids: impl IntoIterator<Item = u32>, now: Instant) -> &Root {
         let before = self.host.bytes();
         let pids = std::iter::once(HOST_PID).chain(pids);
-        if refresh(&mut self.host, &self.config, &mut self.stats, pids, now) {
+        if refresh(
+            &mut self.host,
+            "host",
+            &self.config,
+            &mut self.stats,
+            pids,
+            now,
+        ) {
             let after = self.host.bytes();
             self.account(before, after, None);
         }
@@ -259,7 +266,7 @@ impl UserCache {
             return (None, None);
         };
         let before = root.bytes();
-        let changed = refresh(root, &self.config, &mut self.stats, pids, now);
+        let changed = refresh(root, id, &self.config, &mut self.stats, pids, now);
         let found = root.names(ids);
         if changed {
             let after = root.bytes();
@@ -292,9 +299,10 @@ impl UserCache {
 }
 
 /// Checks `root`'s files when they are due and reads what changed; true when its
-/// entries changed.
+/// entries changed. `key` names the root in logs.
 fn refresh(
     root: &mut Root,
+    key: &str,
     config: &UserConfig,
     stats: &mut UserStats,
     pids: impl IntoIterator<Item = u32>,
@@ -317,6 +325,7 @@ fn refresh(
     };
     let users = update(
         &mut root.users,
+        key,
         &dir,
         read::PASSWD,
         config,
@@ -325,6 +334,7 @@ fn refresh(
     );
     let groups = update(
         &mut root.groups,
+        key,
         &dir,
         read::GROUP,
         config,
@@ -337,6 +347,7 @@ fn refresh(
 /// Reads `file` into `table` when its stamp changed; true when the table changed.
 fn update<T>(
     table: &mut Table<T>,
+    key: &str,
     dir: &std::fs::File,
     file: EtcFile,
     config: &UserConfig,
@@ -347,7 +358,7 @@ fn update<T>(
         Ok(opened) => opened,
         Err(OpenError::Failed(err)) => {
             // Not evidence that the file changed: keep what it said.
-            tracing::debug!(error = %err, ?file, "cannot open a user database");
+            tracing::debug!(error = %err, root = key, ?file, "cannot open a user database");
             stats.failures += 1;
             return false;
         }
@@ -377,6 +388,14 @@ fn update<T>(
     stats.bad_lines += parsed.bad_lines;
     if parsed.cut {
         stats.cut += 1;
+        tracing::warn!(
+            root = key,
+            ?file,
+            kept = parsed.entries.len(),
+            max_bytes = config.max_file_bytes,
+            max_entries = config.max_entries,
+            "a user database was cut at its bound: ids past it have no name"
+        );
     }
     *table = Table {
         stamp: Some(stamp),
