@@ -7,10 +7,10 @@
 //! of its own, so its `/etc` is neither: a container's files are read through
 //! `<proc>/<pid>/root/etc/...` of one of the container's processes, the host's
 //! through `<proc>/1/root/etc/...` (or the event's process's, where pid 1 is
-//! guarded); [`read`] keeps those opens inside the root.
+//! guarded), with every open kept inside the root (see `read.rs`).
 //!
 //! Files are parsed once per root and kept by container id (the host is one more
-//! key), so a lookup on the hot path is two map probes and reference-count copies.
+//! key), so a lookup on the hot path is a few map probes and reference-count copies.
 //! Every few seconds a root's next lookup checks the files' inode, size and times
 //! (no read) and reads again only what changed, so a new user shows within that
 //! interval. A root that cannot be read (its processes gone, no `/etc/passwd` in a
@@ -22,8 +22,9 @@
 //! The ids are the kernel's, in the host's user namespace. A container with a user
 //! namespace of its own (`hostUsers: false`, rootless runtimes) maps its uid 0 to
 //! some host uid such as 65536 and its `/etc/passwd` speaks of its own ids, so its
-//! processes' host ids find no name there, or by coincidence another's; mapping them
-//! back through `/proc/<pid>/uid_map` is not done yet.
+//! processes' host ids find no name there, or by coincidence another's. Mapping them
+//! back through `/proc/<pid>/uid_map` first would name them as the container does;
+//! that is not done yet.
 
 mod parse;
 mod read;
@@ -178,7 +179,7 @@ pub struct UserCache {
     stats: UserStats,
 }
 
-/// The host's files are read through pid 1's root, which is always there.
+/// The host's files are read through the root of pid 1, the node's init.
 const HOST_PID: u32 = 1;
 
 impl UserCache {
@@ -286,7 +287,7 @@ impl UserCache {
         let oldest = self
             .containers
             .iter()
-            .filter(|(id, _)| Some(&***id) != keep)
+            .filter(|(id, _)| keep != Some(id.as_ref()))
             .min_by_key(|(_, root)| root.last_used)
             .map(|(id, _)| Arc::clone(id));
         let Some(root) = oldest.and_then(|id| self.containers.remove(&id)) else {
