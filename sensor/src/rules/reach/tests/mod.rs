@@ -1,7 +1,9 @@
 //! Tests of the kernel plan, one file per concern: opens (`open`), network
-//! ports (`net`), the kernel's limits (`limits`).
+//! ports (`net`), the kernel's limits (`limits`), Falco's stable rules
+//! (`falco`).
 //! Rules are real rule text loaded through `RuleSet::load`.
 
+mod falco;
 mod limits;
 mod net;
 mod open;
