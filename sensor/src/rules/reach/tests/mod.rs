@@ -1,12 +1,13 @@
 //! Tests of the kernel plan, one file per concern: opens (`open`), network
 //! ports (`net`), the kernel's limits (`limits`), Falco's stable rules
-//! (`falco`).
+//! (`falco`), and random conditions against a reference evaluator (`random`).
 //! Rules are real rule text loaded through `RuleSet::load`.
 
 mod falco;
 mod limits;
 mod net;
 mod open;
+mod random;
 
 use super::*;
 use crate::rules::RuleSet;
