@@ -1,6 +1,7 @@
 //! Tests of the kernel plan, one file per concern: opens (`open`), network
 //! ports (`net`), the kernel's limits (`limits`), Falco's stable rules
-//! (`falco`), and random conditions against a reference evaluator (`random`).
+//! (`falco`), and random conditions against a reference evaluator (`random`,
+//! `reference`).
 //! Rules are real rule text loaded through `RuleSet::load`.
 
 mod falco;
@@ -8,6 +9,7 @@ mod limits;
 mod net;
 mod open;
 mod random;
+mod reference;
 
 use super::*;
 use crate::rules::RuleSet;
