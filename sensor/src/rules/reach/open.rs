@@ -228,7 +228,7 @@ mod tests {
         assert_eq!(shape(1, true, false).access(), Access::Write);
         assert_eq!(shape(2, false, true).access(), Access::ReadWrite);
         assert_eq!(shape(3, false, false).access(), Access::ReadWrite);
-        // ... while the sensor's own field still calls them writes.
-        assert!(shape(1, true, true).sample().is_write());
+        // ... and the sensor's own field agrees: an O_PATH open writes nothing.
+        assert!(!shape(1, true, true).sample().is_write());
     }
 }
