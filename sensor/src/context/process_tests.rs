@@ -49,6 +49,7 @@ fn exec(path: &str, vpid: u32) -> Body {
         loginuid: Some(1000),
         tty: 0x8800,
         vpid,
+        facts: crate::event::Facts::default(),
     })
 }
 
