@@ -13,5 +13,7 @@ pub mod exec_id;
 pub mod kubelet;
 pub mod process;
 pub mod procfs;
+pub mod procfs_facts;
+pub mod starts;
 
 pub use enrich::{EnrichConfig, EnrichError, Enricher, Who};
