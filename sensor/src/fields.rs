@@ -197,7 +197,7 @@ catalogue! {
         "The container's name in its pod; host outside containers.";
     /// `container.start_ts`
     CONTAINER_START_TS = "container.start_ts", Uint, true,
-        "When the container started, in nanoseconds since the Unix epoch: the start of the earliest process the agent has known in it (its first process, which runc forks before it execs the entry point). Not the cgroup directory's times: cgroupfs gives no birth time, and a directory's ctime is when its inode was last brought into the cache, not when it was made. Absent on the host.";
+        "When the container started, in nanoseconds since the Unix epoch: the start of the earliest process the agent has known in its cgroup: the runtime's first one there (runc's `runc init`, which sets the container up and forks its pid 1, tens of ms before the entry point runs). Not the cgroup directory's times: cgroupfs gives no birth time, and a directory's ctime is when its inode was last brought into the cache, not when it was made. Absent on the host.";
     /// `container.image`
     CONTAINER_IMAGE = "container.image", String, true,
         "The image as the pod spec names it.";

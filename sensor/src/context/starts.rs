@@ -3,8 +3,11 @@
 //! started).
 //!
 //! A container's start is the start of the earliest process the agent has known
-//! in it: its first process, which the runtime forks (as `runc init`) before it
-//! execs the entry point, and which lives as long as the container. That time is
+//! in it: the runtime's first process in its cgroup (runc's `runc init`, which
+//! sets the container up and forks its pid 1; measured here 40 ms before that
+//! one), after the image's files are in place and before the entry point can
+//! write any. Its pid 1 lives as long as the container, so a restarted agent
+//! finds a start from /proc too (pid 1's, a little later). That time is
 //! the kernel's own `start_boottime`, exact in events and to a clock tick from
 //! /proc, and it cannot move. The cgroup directory was measured as the other
 //! candidate and refused: cgroupfs (kernfs) reports no birth time, and its
