@@ -161,7 +161,7 @@ catalogue! {
         "What fd 2 (stderr) is, as proc.stdin.type.";
     /// `thread.cap_effective`
     THREAD_CAP_EFFECTIVE = "thread.cap_effective", String, true,
-        "The effective capability set, as Falco prints it: capability names in number order separated by spaces (CAP_CHOWN CAP_SYS_ADMIN), empty for none. Read at exec, changed by a successful capset; kept per process (a capset by another thread of the process changes it for the process). For a process found running at start, from /proc (CapEff).";
+        "The effective capability set, as Falco prints it: capability names in number order separated by spaces (CAP_CHOWN CAP_SYS_ADMIN), empty for none. Read at exec, changed by a successful capset (a set*id call that changes them shows at the next exec); kept per process (a capset by another thread of the process changes it for the process). For a process found running at start, from /proc (CapEff).";
     /// `thread.cap_permitted`
     THREAD_CAP_PERMITTED = "thread.cap_permitted", String, true,
         "The permitted capability set, as thread.cap_effective.";

@@ -163,6 +163,10 @@ async fn sensor_trace_prints_the_facts_with_catalogue_names() {
         );
     }
     assert_eq!(event["proc.stdin.type"], "ipv4", "{event}");
+    assert!(
+        event.get("evt.unreadable").is_none(),
+        "every fact was read: {event}"
+    );
     assert_eq!(event["proc.stdout.type"], "char");
     let effective = event["thread.cap_effective"].as_str().expect("a string");
     assert!(
