@@ -14,6 +14,7 @@ use super::{
     value::Val,
 };
 use crate::{
+    event::facts::cap_names,
     output::{context as who_json, json},
     rules::{Priority, render},
 };
@@ -70,6 +71,7 @@ pub fn write_text(out: &mut String, v: Val<'_>) {
         Val::Ip(ip) => {
             let _ = write!(out, "{ip}");
         }
+        Val::Caps(set) => out.push_str(&cap_names(set)),
         Val::List(list) => {
             for (i, item) in list.iter().enumerate() {
                 if i > 0 {
@@ -91,6 +93,7 @@ pub fn to_json(v: Val<'_>) -> Json {
         Val::Bool(b) => b.into(),
         Val::Ip(ip) => ip.to_string().into(),
         Val::List(list) => list.iter().collect::<Vec<_>>().into(),
+        Val::Caps(set) => cap_names(set).into(),
     }
 }
 

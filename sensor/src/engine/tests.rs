@@ -20,8 +20,8 @@ use crate::{
         process::{Entry, Process},
     },
     event::{
-        Body, Event, Exec, Exit, Net, NetOp, Open, OpenSyscall, Task, clock::BootClock,
-        file::PathSource,
+        Body, Caps, Event, Exec, Exit, Facts, FdType, Net, NetOp, Open, OpenSyscall, Task,
+        clock::BootClock, file::PathSource,
     },
     output::{context as who_json, json},
 };
@@ -147,6 +147,16 @@ impl World {
             cgroup_id: 7,
             container: Some(CONTAINER.into()),
             entry: Entry::Exec,
+            facts: Facts {
+                stdio: [FdType::Ipv4, FdType::Ipv4, FdType::Pipe],
+                caps: Some(Caps {
+                    effective: (1 << 21) | (1 << 16),
+                    permitted: (1 << 21) | (1 << 16),
+                    inheritable: 0,
+                }),
+                sid: Some(40),
+                exe_ctime_ns: Some(1),
+            },
         };
         let procs = vec![
             proc(100, 50, "sh", "/bin/sh", &["sh", "-c", "cat /etc/shadow"]),
@@ -255,6 +265,14 @@ const RULES: &str = r#"
   condition: spawned_process and proc.cmdline glob "sh -c cat *" and proc.args icontains SHADOW and proc.name != val(proc.pname)
   output: "%proc.cmdline"
   priority: NOTICE
+- rule: reverse shell with admin caps
+  desc: x
+  condition: >
+    spawned_process and proc.name in (shells) and proc.stdin.type in (ipv4, ipv6)
+    and thread.cap_effective contains CAP_SYS_ADMIN and thread.cap_effective icontains sys_module
+    and not thread.cap_permitted contains CAP_BPF and proc.pexe = bash and proc.aexe[2] = runc
+  output: "%proc.name caps=%thread.cap_effective stdin=%proc.stdin.type"
+  priority: CRITICAL
 - rule: disabled rule
   desc: x
   condition: spawned_process
@@ -281,7 +299,12 @@ fn rules_match_what_they_say() {
     let shell = event("sh", exec(&["sh", "-c", "cat /etc/shadow"], "/bin/sh"));
     assert_eq!(
         matched(&mut engine, &shell, &who),
-        ["shell in container", "runc ancestor", "cmdline glob"]
+        [
+            "shell in container",
+            "runc ancestor",
+            "cmdline glob",
+            "reverse shell with admin caps"
+        ]
     );
     let read = event("cat", open("/etc/shadow", libc::O_RDONLY as u32, 3));
     assert_eq!(matched(&mut engine, &read, &who), ["shadow read"]);
@@ -306,7 +329,11 @@ fn rules_match_what_they_say() {
     };
     assert_eq!(
         matched(&mut engine, &shell, &host),
-        ["runc ancestor", "cmdline glob"]
+        [
+            "runc ancestor",
+            "cmdline glob",
+            "reverse shell with admin caps"
+        ]
     );
     // No ancestors known: a rule that needs one stays quiet (no `!=` on absent).
     let orphan = Who {
@@ -328,7 +355,7 @@ fn skipped_rules_say_why() {
             .and_then(|v| v.reason.clone())
             .unwrap_or_default()
     };
-    assert_eq!(engine.rules().len(), 5);
+    assert_eq!(engine.rules().len(), 6);
     assert!(
         why("disabled rule").contains("disabled"),
         "{:?}",
@@ -340,7 +367,7 @@ fn skipped_rules_say_why() {
         "{}",
         why("type mismatch")
     );
-    assert_eq!(engine.candidates("execve").len(), 3);
+    assert_eq!(engine.candidates("execve").len(), 4);
     assert_eq!(engine.candidates("openat").len(), 1);
     assert!(engine.candidates("unlink").is_empty());
 }
@@ -434,7 +461,13 @@ fn the_engine_reads_what_trace_prints() {
             for (name, printed) in obj.iter() {
                 // proc.aname and proc.aexepath print the process first; rules
                 // read them without an index as the ancestors, as Falco does.
-                if name == crate::fields::PROC_ANAME || name == crate::fields::PROC_AEXEPATH {
+                if [
+                    crate::fields::PROC_ANAME,
+                    crate::fields::PROC_AEXEPATH,
+                    crate::fields::PROC_AEXE,
+                ]
+                .contains(&name.as_str())
+                {
                     continue;
                 }
                 let access = match resolve(name, None) {

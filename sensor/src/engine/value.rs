@@ -23,6 +23,8 @@ pub enum Val<'a> {
     Ip(IpAddr),
     /// Several strings (`proc.argv`, the ancestors' names).
     List(List<'a>),
+    /// A capability set, one bit per capability number.
+    Caps(u64),
 }
 
 /// A multi-valued field: its items are read in place.

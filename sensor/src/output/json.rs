@@ -183,6 +183,7 @@ mod tests {
                 loginuid: Some(1000),
                 tty: 0,
                 vpid: 10,
+                facts: Default::default(),
             }),
         }
     }
