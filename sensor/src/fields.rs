@@ -120,6 +120,9 @@ catalogue! {
     /// `proc.pid.ts`
     PROC_PID_TS = "proc.pid.ts", Uint, true,
         "When the process started, in nanoseconds since the Unix epoch, at the precision /proc shows (a clock tick, 10 ms), so it is the same whether the agent saw the process start or found it running.";
+    /// `proc.duration`
+    PROC_DURATION = "proc.duration", Uint, true,
+        "In rules and outputs: nanoseconds from the process's start (proc.pid.ts) to the event.";
     /// `proc.exec_id`
     PROC_EXEC_ID = "proc.exec_id", String, false,
         "A name for this program run by this process, unique across the node's boots and across nodes, and the same after an agent restart: boot, start time, pid and exec count.";
@@ -300,6 +303,30 @@ catalogue! {
     /// `fd.sport`
     FD_SPORT = "fd.sport", Uint, true,
         "Server port.";
+    /// `fd.ip`
+    FD_IP = "fd.ip", String, true,
+        "In rules: the client or the server IP address of a connect or accept; a comparison holds if it holds for either (fd.ip = 10.0.0.1, fd.ip != 0.0.0.0).";
+    /// `fd.net`
+    FD_NET = "fd.net", String, true,
+        "In rules: fd.ip compared with CIDR ranges (fd.net = 10.0.0.0/8).";
+    /// `fd.cnet`
+    FD_CNET = "fd.cnet", String, true,
+        "In rules: fd.cip compared with CIDR ranges.";
+    /// `fd.snet`
+    FD_SNET = "fd.snet", String, true,
+        "In rules: fd.sip compared with CIDR ranges (fd.snet in (rfc_1918_addresses)).";
+    /// `fd.lnet`
+    FD_LNET = "fd.lnet", String, true,
+        "In rules: fd.lip compared with CIDR ranges.";
+    /// `fd.rnet`
+    FD_RNET = "fd.rnet", String, true,
+        "In rules: fd.rip compared with CIDR ranges.";
+    /// `fd.connected`
+    FD_CONNECTED = "fd.connected", Bool, true,
+        "In rules, for network events: whether the socket is connected (a connect that succeeded or is in progress, an accept).";
+    /// `fd.name_changed`
+    FD_NAME_CHANGED = "fd.name_changed", Bool, true,
+        "In rules, for network events: whether the event changed the socket's name; false, since each network event reports its own endpoints.";
     /// `fd.name_source`
     FD_NAME_SOURCE = "fd.name_source", String, false,
         "How fd.name was found: opened (walked from the opened file) or as_given (the open failed; the given path, made absolute, not normalised).";
@@ -314,7 +341,7 @@ catalogue! {
         "The file descriptor an open returned (absent when it failed).";
     /// `fd.typechar`
     FD_TYPECHAR = "fd.typechar", String, true,
-        "The opened file's type: f file, d directory, l symlink, c/b character/block device, p pipe, s socket.";
+        "The opened file's type: f file, d directory, l symlink, c/b character/block device, p pipe, s socket; for network events, as Falco: 4 (IPv4) or 6 (IPv6).";
     /// `evt.rawres`
     EVT_RAWRES = "evt.rawres", Int, true,
         "The syscall's return value: 0, a file descriptor or another value, or a negative errno.";

@@ -194,6 +194,14 @@ pub enum Id {
     Pexe,
     /// `proc.aexe`, `proc.aexe[N]`.
     Aexe,
+    /// `proc.duration`.
+    Duration,
+    /// `fd.ip`, `fd.net`: the client or the server address.
+    EitherIp,
+    /// `fd.connected`.
+    Connected,
+    /// `fd.name_changed`.
+    NameChanged,
 }
 
 /// What kind of value a field has, which decides the operators it takes.
@@ -346,6 +354,15 @@ const IDS: &[(&str, Id)] = &[
     (f::CONTAINER_START_TS, Id::ContainerStartTs),
     (f::PROC_PEXE, Id::Pexe),
     (f::PROC_AEXE, Id::Aexe),
+    (f::PROC_DURATION, Id::Duration),
+    (f::FD_IP, Id::EitherIp),
+    (f::FD_NET, Id::EitherIp),
+    (f::FD_CNET, Id::Cip),
+    (f::FD_SNET, Id::Sip),
+    (f::FD_LNET, Id::Lip),
+    (f::FD_RNET, Id::Rip),
+    (f::FD_CONNECTED, Id::Connected),
+    (f::FD_NAME_CHANGED, Id::NameChanged),
     (f::USER_NAME, Id::UserName),
     (f::USER_HOMEDIR, Id::UserHomedir),
     (f::USER_SHELL, Id::UserShell),
@@ -366,7 +383,7 @@ pub fn resolve(name: &str, arg: Option<&str>) -> Result<Access, FieldError> {
         why,
     };
     let base = match id {
-        Id::Lip | Id::Rip | Id::Cip | Id::Sip => Kind::Ip,
+        Id::Lip | Id::Rip | Id::Cip | Id::Sip | Id::EitherIp => Kind::Ip,
         Id::CapEffective | Id::CapPermitted | Id::CapInheritable => Kind::Caps,
         _ => match entry.ty {
             FieldType::String => Kind::Str,

@@ -206,6 +206,9 @@ impl Compare {
             }
             (Self::Bool(b), Val::Bool(v)) => *b == v,
             (Self::Ip(nets), Val::Ip(ip)) => nets.iter().any(|n| n.contains(ip)),
+            (Self::Ip(nets), Val::IpPair(a, b)) => {
+                nets.iter().any(|n| n.contains(a) || n.contains(b))
+            }
             (Self::CapsHave(mask), Val::Caps(set)) => set & mask == *mask,
             (Self::CapsAre(mask), Val::Caps(set)) => set == *mask,
             _ => false,

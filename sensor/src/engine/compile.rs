@@ -176,6 +176,7 @@ fn fields_hold(op: CmpOp, a: Val<'_>, b: Val<'_>) -> bool {
         (Val::Str(x), Val::Str(y)) => x.cmp(y),
         (Val::Bool(x), Val::Bool(y)) => x.cmp(&y),
         (Val::Ip(x), Val::Ip(y)) => x.cmp(&y),
+        (Val::IpPair(..), _) | (_, Val::IpPair(..)) => return false,
         (Val::Caps(x), Val::Caps(y)) => x.cmp(&y),
         (x, y) => match (number(x), number(y)) {
             (Some(x), Some(y)) => x.cmp(&y),

@@ -71,6 +71,9 @@ pub fn write_text(out: &mut String, v: Val<'_>) {
         Val::Ip(ip) => {
             let _ = write!(out, "{ip}");
         }
+        Val::IpPair(a, b) => {
+            let _ = write!(out, "{a},{b}");
+        }
         Val::Caps(set) => out.push_str(&cap_names(set)),
         Val::List(list) => {
             for (i, item) in list.iter().enumerate() {
@@ -92,6 +95,7 @@ pub fn to_json(v: Val<'_>) -> Json {
         Val::Int(n) => n.into(),
         Val::Bool(b) => b.into(),
         Val::Ip(ip) => ip.to_string().into(),
+        Val::IpPair(a, b) => vec![a.to_string(), b.to_string()].into(),
         Val::List(list) => list.iter().collect::<Vec<_>>().into(),
         Val::Caps(set) => cap_names(set).into(),
     }

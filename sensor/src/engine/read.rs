@@ -286,6 +286,14 @@ pub fn read<'a>(access: &Access, s: &Subject<'a>, scratch: &'a Scratch) -> Val<'
         Id::ExeChanged => who.is_exe_changed().map_or(Val::Absent, Val::Bool),
         Id::ContainerStartTs => who.container_start_ns.map_or(Val::Absent, Val::Uint),
         Id::Pexe => opt_str(who.ancestors.first().map(|p| argv0(p))),
+        Id::Duration => process.map_or(Val::Absent, |p| {
+            let ns_per_tick = 1_000_000_000 / s.ticks_per_second.clamp(1, 1_000_000_000);
+            Val::Uint(
+                event
+                    .boot_ns
+                    .saturating_sub(p.start_ticks.saturating_mul(ns_per_tick)),
+            )
+        }),
         Id::UserName => opt_str(who.user_name.as_deref()),
         Id::UserHomedir => opt_str(who.user_homedir.as_deref()),
         Id::UserShell => opt_str(who.user_shell.as_deref()),
@@ -402,6 +410,10 @@ fn read_body<'a>(access: &Access, s: &Subject<'a>, scratch: &'a Scratch) -> Val<
             match id {
                 Id::FdName => built(Slot::FdName),
                 Id::FdType => Val::Str(net.fd_type()),
+                Id::Typechar => Val::Str(net.typechar()),
+                Id::Connected => Val::Bool(net.connected()),
+                Id::NameChanged => Val::Bool(false),
+                Id::EitherIp => cs.map_or(Val::Absent, |(c, sv)| Val::IpPair(c.ip(), sv.ip())),
                 Id::L4proto => Val::Str(net.l4proto()),
                 Id::Lip => Val::Ip(net.local.ip()),
                 Id::Lport => Val::Uint(net.local.port().into()),

@@ -544,3 +544,48 @@ fn rules_read_user_and_group_names() {
     // A root that named no one (a distroless image): the names are absent.
     assert_eq!(matched(&mut engine, &shell, &Who::default()), ["unnamed"]);
 }
+
+/// Falco's own `outbound` macro, as its stable rules write it.
+#[test]
+fn falcos_outbound_macro_runs_unchanged() {
+    let world = World::new();
+    let who = world.who();
+    let mut engine = engine(
+        r#"
+- list: rfc_1918_addresses
+  items: ['"10.0.0.0/8"', '"172.16.0.0/12"', '"192.168.0.0/16"']
+- macro: outbound
+  condition: >
+    ((evt.type = connect or
+      (evt.type in (sendto,sendmsg) and
+       fd.l4proto != tcp and fd.connected=false and fd.name_changed=true)) and
+     (fd.typechar = 4 or fd.typechar = 6) and
+     (fd.ip != "0.0.0.0" and fd.net != "127.0.0.0/8" and not fd.snet in (rfc_1918_addresses)) and
+     (evt.rawres >= 0 or evt.res = EINPROGRESS))
+- rule: outbound
+  desc: x
+  condition: outbound and fd.connected = true and proc.duration > 0
+  output: "%fd.name"
+  priority: NOTICE
+"#,
+    );
+    for (to, expected) in [
+        ("198.51.100.7:443", true),
+        ("[2001:db8::1]:443", true),
+        ("10.2.3.4:443", false),
+        ("192.168.1.1:22", false),
+        ("127.0.0.1:8080", false),
+    ] {
+        let mut e = event("curl", connect(to));
+        if to.starts_with('[') {
+            if let Body::Net(net) = &mut e.body {
+                net.local = "[2001:db8::5]:40000".parse().expect("addr");
+            }
+        }
+        assert_eq!(
+            !matched(&mut engine, &e, &who).is_empty(),
+            expected,
+            "connect to {to}"
+        );
+    }
+}
