@@ -577,10 +577,10 @@ fn falcos_outbound_macro_runs_unchanged() {
         ("127.0.0.1:8080", false),
     ] {
         let mut e = event("curl", connect(to));
-        if to.starts_with('[') {
-            if let Body::Net(net) = &mut e.body {
-                net.local = "[2001:db8::5]:40000".parse().expect("addr");
-            }
+        if to.starts_with('[')
+            && let Body::Net(net) = &mut e.body
+        {
+            net.local = "[2001:db8::5]:40000".parse().expect("addr");
         }
         assert_eq!(
             !matched(&mut engine, &e, &who).is_empty(),
