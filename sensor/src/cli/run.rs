@@ -281,7 +281,7 @@ impl<W: Write> Sink for Runner<W> {
             self.stats.events += 1;
             enricher.observe(event);
             // Only events some rule can match need their context.
-            if !self.engine.candidates(event.evt_type()).is_empty() {
+            if self.engine.any_candidate(event) {
                 let who = enricher.who(event);
                 let s = Subject {
                     event,

@@ -40,6 +40,8 @@ pub enum Node {
     },
     /// The field has a value.
     Exists(Access),
+    /// Decided when the rule was compiled for one event type.
+    Const(bool),
 }
 
 /// Resolves a field reference of a condition or template.
@@ -116,6 +118,7 @@ fn cost(node: &Node) -> u32 {
         _ => 1,
     };
     match node {
+        Node::Const(_) => 0,
         Node::All(items) | Node::Any(items) => items.iter().map(cost).sum(),
         Node::Not(inner) => cost(inner),
         Node::Exists(a) => read(a),
@@ -135,9 +138,54 @@ fn cost(node: &Node) -> u32 {
 }
 
 impl Node {
+    /// The condition as it is for events of type `evt_type`: every test of
+    /// `evt.type` decided, and what they decide folded away. The engine keeps
+    /// one such tree per rule and event type, so the `evt.type in (...)` that
+    /// begins most rules costs nothing, and a rule that cannot match a type is
+    /// not tested on it at all (`Const(false)`).
+    pub fn specialize(&self, evt_type: &'static str) -> Node {
+        match self {
+            Self::All(items) | Self::Any(items) => {
+                let all = matches!(self, Self::All(_));
+                let mut kept = Vec::with_capacity(items.len());
+                for item in items.iter() {
+                    match item.specialize(evt_type) {
+                        // true in an `and` and false in an `or` change nothing...
+                        Self::Const(b) if b == all => {}
+                        // ... false in an `and`, true in an `or` decide it.
+                        Self::Const(b) => return Self::Const(b),
+                        node => kept.push(node),
+                    }
+                }
+                match kept.len() {
+                    0 => Self::Const(all),
+                    1 => kept.pop().unwrap_or(Self::Const(all)),
+                    _ if all => Self::All(kept.into()),
+                    _ => Self::Any(kept.into()),
+                }
+            }
+            Self::Not(inner) => match inner.specialize(evt_type) {
+                Self::Const(b) => Self::Const(!b),
+                node => Self::Not(Box::new(node)),
+            },
+            Self::Cmp {
+                access,
+                compare,
+                negate,
+            } if access.id == access::Id::EvtType => Self::Const(
+                compare
+                    .holds(Val::Str(evt_type))
+                    .is_some_and(|b| b != *negate),
+            ),
+            Self::Exists(access) if access.id == access::Id::EvtType => Self::Const(true),
+            other => other.clone(),
+        }
+    }
+
     /// Whether the condition holds for `s`.
     pub fn eval(&self, s: &Subject<'_>, scratch: &mut Scratch) -> bool {
         match self {
+            Self::Const(b) => *b,
             Self::All(items) => items.iter().all(|n| n.eval(s, scratch)),
             Self::Any(items) => items.iter().any(|n| n.eval(s, scratch)),
             Self::Not(inner) => !inner.eval(s, scratch),

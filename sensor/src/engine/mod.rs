@@ -19,7 +19,7 @@ mod read;
 mod tests;
 mod value;
 
-use std::{collections::HashMap, sync::Arc};
+use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -28,7 +28,7 @@ pub use read::{Scratch, Subject, read};
 pub use value::{List, Val};
 
 use crate::{
-    event::evt_types,
+    event::{TYPE_SLOTS, evt_type_slot, evt_types},
     rules::{EvtTypes, FieldRef, Rule, RuleSet},
 };
 
@@ -49,6 +49,7 @@ pub struct Verdict {
 pub struct Compiled {
     /// The rule as loaded.
     pub rule: Arc<Rule>,
+    /// Its condition, compiled (each event type has its own specialised copy).
     condition: compile::Node,
     /// The fields its output prints, resolved, with their references.
     pub output: Vec<(FieldRef, Access)>,
@@ -56,11 +57,16 @@ pub struct Compiled {
     pub reads: Vec<(FieldRef, Access)>,
 }
 
+/// The rules that can match one event type, each with its condition
+/// specialised for that type.
+type Bucket = Box<[(u32, compile::Node)]>;
+
 /// The compiled rules, indexed by event type.
 #[derive(Debug, Default)]
 pub struct Engine {
     rules: Vec<Compiled>,
-    by_type: HashMap<&'static str, Box<[u32]>>,
+    /// By [`crate::event::Event::type_slot`].
+    by_type: Vec<Bucket>,
     verdicts: Vec<Verdict>,
     scratch: Scratch,
 }
@@ -87,8 +93,12 @@ impl Engine {
                 reason,
             });
         }
+        engine.by_type = vec![Bucket::default(); TYPE_SLOTS];
         for ty in evt_types() {
-            let matching: Box<[u32]> = engine
+            let Some(slot) = evt_type_slot(ty) else {
+                continue;
+            };
+            let bucket: Vec<(u32, compile::Node)> = engine
                 .rules
                 .iter()
                 .enumerate()
@@ -96,11 +106,10 @@ impl Engine {
                     EvtTypes::Any => true,
                     EvtTypes::Only(types) => types.contains(ty),
                 })
-                .map(|(i, _)| i as u32)
+                .map(|(i, c)| (i as u32, c.condition.specialize(ty)))
+                .filter(|(_, node)| !matches!(node, compile::Node::Const(false)))
                 .collect();
-            if !matching.is_empty() {
-                engine.by_type.insert(ty, matching);
-            }
+            engine.by_type[slot] = bucket.into();
         }
         engine
     }
@@ -121,19 +130,29 @@ impl Engine {
     }
 
     /// The rules that can match events of type `evt_type`.
-    pub fn candidates(&self, evt_type: &str) -> &[u32] {
-        self.by_type.get(evt_type).map_or(&[], |r| r)
+    pub fn candidates(&self, evt_type: &str) -> Vec<u32> {
+        evt_type_slot(evt_type)
+            .and_then(|slot| self.by_type.get(slot))
+            .map_or_else(Vec::new, |b| b.iter().map(|(i, _)| *i).collect())
+    }
+
+    /// Whether some rule can match `event` (else its context need not be
+    /// looked up).
+    pub fn any_candidate(&self, event: &crate::event::Event) -> bool {
+        self.by_type
+            .get(event.type_slot())
+            .is_some_and(|b| !b.is_empty())
     }
 
     /// Appends to `out` the index of every rule `s` matches, in rule order.
     pub fn matches(&mut self, s: &Subject<'_>, out: &mut Vec<u32>) {
-        let Some(candidates) = self.by_type.get(s.event.evt_type()) else {
+        let Some(bucket) = self.by_type.get(s.event.type_slot()) else {
             return;
         };
         self.scratch.reset();
-        for &i in candidates.iter() {
-            if self.rules[i as usize].condition.eval(s, &mut self.scratch) {
-                out.push(i);
+        for (i, node) in bucket.iter() {
+            if node.eval(s, &mut self.scratch) {
+                out.push(*i);
             }
         }
     }

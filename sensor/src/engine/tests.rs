@@ -589,3 +589,42 @@ fn falcos_outbound_macro_runs_unchanged() {
         );
     }
 }
+
+/// Each event type gets its own copy of a condition, its `evt.type` tests
+/// decided: a branch for another type costs nothing, and a rule that cannot
+/// match a type is not in its bucket.
+#[test]
+fn conditions_are_specialised_per_event_type() {
+    let world = World::new();
+    let who = world.who();
+    let mut engine = engine(
+        r#"
+- rule: two branches
+  desc: x
+  condition: (evt.type = execve and proc.name = sh) or (evt.type = openat and fd.name = /etc/shadow)
+  output: x
+  priority: NOTICE
+- rule: any but clone
+  desc: x
+  condition: not evt.type = clone and proc.name = cat
+  output: x
+  priority: NOTICE
+"#,
+    );
+    assert_eq!(engine.candidates("execve"), [0, 1]);
+    assert_eq!(engine.candidates("openat"), [0, 1]);
+    assert_eq!(engine.candidates("clone"), Vec::<u32>::new());
+    assert_eq!(engine.candidates("unlink"), [1]);
+    let shell = event("sh", exec(&["sh"], "/bin/sh"));
+    assert_eq!(matched(&mut engine, &shell, &who), ["two branches"]);
+    // An openat of the file the execve branch does not name.
+    let read = event("cat", open("/etc/shadow", 0, 3));
+    assert_eq!(
+        matched(&mut engine, &read, &who),
+        ["two branches", "any but clone"]
+    );
+    let sh_read = event("sh", open("/etc/hosts", 0, 3));
+    assert!(matched(&mut engine, &sh_read, &who).is_empty());
+    let fork = event("cat", Body::Fork);
+    assert!(matched(&mut engine, &fork, &who).is_empty());
+}

@@ -177,6 +177,66 @@ pub fn evt_types() -> Vec<&'static str> {
     types
 }
 
+/// How many [`Event::type_slot`]s there are: one per `evt.type` the sensor reports.
+pub const TYPE_SLOTS: usize = PRIV_SLOTS + FAMILY_SLOTS;
+
+/// Where each syscall family's slots start; a family's enum discriminants are
+/// below [`FAMILY_SLOTS`] (a test checks).
+const OPEN_SLOTS: usize = 8;
+const FS_SLOTS: usize = OPEN_SLOTS + FAMILY_SLOTS;
+const PRIV_SLOTS: usize = FS_SLOTS + FAMILY_SLOTS;
+const FAMILY_SLOTS: usize = 32;
+
+impl Event {
+    /// A small dense number for [`Self::evt_type`], so that the rules engine
+    /// finds an event's rules by indexing, not by hashing a name.
+    pub fn type_slot(&self) -> usize {
+        match &self.body {
+            Body::Exec(exec) => usize::from(exec.via_execveat),
+            Body::Fork => 2,
+            Body::Exit(_) => 3,
+            Body::Net(net) => 4 + net.op as usize,
+            Body::Open(open) => OPEN_SLOTS + open.syscall as usize,
+            Body::Fs(call) => FS_SLOTS + call.syscall as usize,
+            Body::Priv(call) => PRIV_SLOTS + call.syscall as usize,
+        }
+    }
+}
+
+/// The [`Event::type_slot`] of events whose `evt.type` is `evt_type`; `None` for
+/// a type the sensor never reports.
+pub fn evt_type_slot(evt_type: &str) -> Option<usize> {
+    Some(match evt_type {
+        "execve" => 0,
+        "execveat" => 1,
+        "clone" => 2,
+        "procexit" => 3,
+        "connect" => 4 + NetOp::Connect as usize,
+        "accept" => 4 + NetOp::Accept as usize,
+        "listen" => 4 + NetOp::Listen as usize,
+        "bind" => 4 + NetOp::Bind as usize,
+        name => {
+            let raws = || 0..64;
+            if let Some(s) = raws()
+                .filter_map(OpenSyscall::from_raw)
+                .find(|s| s.name() == name)
+            {
+                return Some(OPEN_SLOTS + s as usize);
+            }
+            if let Some(s) = raws()
+                .filter_map(FsSyscall::from_raw)
+                .find(|s| s.name() == name)
+            {
+                return Some(FS_SLOTS + s as usize);
+            }
+            let s = raws()
+                .filter_map(PrivSyscall::from_raw)
+                .find(|s| s.name() == name)?;
+            PRIV_SLOTS + s as usize
+        }
+    })
+}
+
 /// The kind of event whose [`Event::evt_type`] is `evt_type`; `None` for a type
 /// the sensor never reports (Falco's `dup` or `sendto`, say). The kernel filters
 /// work by kind, so this is how rules written by `evt.type` become kernel filters.
@@ -406,6 +466,25 @@ mod tests {
         // Every kind has at least one type: a rule can ask for each.
         for kind in EventKind::ALL {
             assert!(!kind_evt_types(kind).is_empty(), "{}", kind_name(kind));
+        }
+    }
+
+    #[test]
+    fn type_slots_are_dense_unique_and_agree_with_names() {
+        let mut seen = std::collections::HashSet::new();
+        for name in evt_types() {
+            let slot = evt_type_slot(name).unwrap_or_else(|| panic!("{name} has no slot"));
+            assert!(slot < TYPE_SLOTS, "{name}: {slot}");
+            assert!(seen.insert(slot), "{name} shares slot {slot}");
+        }
+        assert_eq!(evt_type_slot("sendto"), None);
+        for event in one_of_each() {
+            assert_eq!(
+                evt_type_slot(event.evt_type()),
+                Some(event.type_slot()),
+                "{}",
+                event.evt_type()
+            );
         }
     }
 
