@@ -74,8 +74,12 @@ pub(crate) fn read(
 ) -> Result<Vec<Item>, RulesError> {
     // Several YAML documents (`---`) are several lists of items, as in Falco;
     // empty documents are skipped.
+    // YAML 1.2 booleans only: with 1.1's, a rule named `off` or a list item
+    // `no` would turn into `false` (Falco's yaml-cpp keeps scalars as written;
+    // `boolean` below takes its yes/no/on/off where a boolean is meant).
+    let options = serde_saphyr::options! { strict_booleans: true };
     let docs: Vec<Option<Vec<Spanned<ItemMap>>>> =
-        serde_saphyr::from_str_multiple(text).map_err(|source| {
+        serde_saphyr::from_str_multiple_with_options(text, options).map_err(|source| {
             let loc = source.location();
             RulesError::Yaml {
                 file: file.to_owned(),
@@ -163,8 +167,21 @@ impl Reader<'_> {
         match self.take(key).map(|v| v.value) {
             None => Ok(None),
             Some(Yaml::Bool(b)) => Ok(Some(b)),
-            Some(Yaml::Str(s)) if s.eq_ignore_ascii_case("true") => Ok(Some(true)),
-            Some(Yaml::Str(s)) if s.eq_ignore_ascii_case("false") => Ok(Some(false)),
+            // yaml-cpp's spellings, which Falco's files may use.
+            Some(Yaml::Str(s))
+                if ["true", "yes", "y", "on"]
+                    .iter()
+                    .any(|t| s.eq_ignore_ascii_case(t)) =>
+            {
+                Ok(Some(true))
+            }
+            Some(Yaml::Str(s))
+                if ["false", "no", "n", "off"]
+                    .iter()
+                    .any(|t| s.eq_ignore_ascii_case(t)) =>
+            {
+                Ok(Some(false))
+            }
             Some(other) => Err(self.err(format!(
                 "`{key}` must be true or false, not {}",
                 other.kind()

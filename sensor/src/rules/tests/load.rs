@@ -496,3 +496,16 @@ fn exceptions_fold_into_the_condition() {
         );
     }
 }
+
+#[test]
+fn scalars_keep_their_text_and_booleans_take_yaml_cpp_spellings() {
+    let set = RuleSet::load(&[(
+        "t.yaml",
+        "- list: answers\n  items: [no, yes, off]\n- rule: off\n  desc: x\n  condition: proc.name in (answers)\n  output: x\n  priority: NOTICE\n  enabled: no\n- rule: on\n  desc: x\n  condition: proc.name = y\n  output: x\n  priority: NOTICE\n  enabled: yes\n",
+    )])
+    .expect("loads");
+    let names: Vec<&str> = set.rules().iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(names, ["off", "on"]);
+    assert!(!set.rules()[0].enabled && set.rules()[1].enabled);
+    assert_eq!(set.lists()[0].resolved, ["no", "yes", "off"]);
+}
