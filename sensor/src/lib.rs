@@ -12,5 +12,6 @@ pub mod engine;
 pub mod event;
 pub mod fields;
 pub mod kernel;
+pub mod metrics;
 pub mod output;
 pub mod rules;

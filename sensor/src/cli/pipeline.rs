@@ -69,8 +69,10 @@ pub trait Sink {
     fn batch(&mut self, batch: &[Event], enricher: &mut Enricher) -> io::Result<()>;
     /// Records the kernel lost or cut since the last call.
     fn drops(&mut self, deltas: &[DropDelta]) -> io::Result<()>;
+    /// The process table is loaded and events flow.
+    fn ready(&mut self) {}
     /// Once a second.
-    fn tick(&mut self, _sensor: &mut KernelSensor) -> io::Result<()> {
+    fn tick(&mut self, _sensor: &mut KernelSensor, _enricher: &Enricher) -> io::Result<()> {
         Ok(())
     }
     /// SIGHUP.
@@ -105,6 +107,7 @@ pub async fn run(
         .context("cannot start the process table")?;
     // Ready once the table is loaded: events from here on have their context.
     tracing::info!(programs = ?sensor.attached(), "tracing; stop with Ctrl-C");
+    sink.ready();
     let pod_wait = context.pod_wait(&file.context);
     let mut last_sweep = std::time::Instant::now();
 
@@ -143,7 +146,7 @@ pub async fn run(
                     }
                 }
                 let result = report_drops(sink, &sensor, &reader, &mut drops)
-                    .and_then(|()| sink.tick(&mut sensor));
+                    .and_then(|()| sink.tick(&mut sensor, &enricher));
                 if let Err(err) = result {
                     break Err(err);
                 }

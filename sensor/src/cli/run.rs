@@ -25,10 +25,11 @@ use crate::{
         Engine, Subject,
         files::RuleFiles,
         finding::Finding,
-        noise::{Noise, NoiseConfig},
+        noise::{Admit, Noise, NoiseConfig},
     },
-    event::{Event, clock::BootClock, kind_name},
+    event::{Event, EventKind, clock::BootClock, kind_name},
     kernel::{KernelConfig, KernelSensor, OpenFilter, counters::DropDelta},
+    metrics::{DropLabels, KindLabel, Metrics, serve},
     rules::{KernelPlan, Priority, RuleSet},
 };
 
@@ -56,6 +57,10 @@ pub struct RunArgs {
     /// Findings a rule may send at once above its rate.
     #[arg(long, default_value_t = 100.0)]
     pub rule_burst: f64,
+    /// Serve Prometheus metrics (`/metrics`) and health (`/healthz`, `/readyz`)
+    /// on this address, e.g. `0.0.0.0:9464`. Default: not served.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_addr: Option<std::net::SocketAddr>,
     /// How the ring buffer is read.
     #[command(flatten)]
     pub ring: RingArgs,
@@ -181,9 +186,22 @@ async fn agent(args: &RunArgs) -> anyhow::Result<()> {
     let engine = load(&mut files)?;
     let plan = plan(&engine);
     let kernel = kernel_config(args, &plan);
+    let metrics = Arc::new(Metrics::new());
+    metrics.set_rules(
+        engine.rules().len(),
+        engine.verdicts().len() - engine.rules().len(),
+    );
+    if let Some(addr) = args.metrics_addr {
+        serve::start(addr, metrics.clone())
+            .await
+            .with_context(|| format!("cannot serve metrics on {addr}"))?;
+    }
     let mut runner = Runner {
         engine,
         plan,
+        metrics,
+        kinds: [0; EventKind::ALL.len()],
+        kubelet_failures: 0,
         files,
         noise: Noise::new(NoiseConfig {
             fold_window: Duration::from_secs(args.fold_window_secs),
@@ -224,6 +242,13 @@ struct RunStats {
 /// Tests each event against the rules and writes the findings.
 struct Runner<W> {
     engine: Engine,
+    /// What the agent reports to Prometheus.
+    metrics: Arc<Metrics>,
+    /// Events read since the last tick, by kind (added to the metrics then, so
+    /// the hot path touches no shared counter).
+    kinds: [u64; EventKind::ALL.len()],
+    /// Kubelet failures already counted.
+    kubelet_failures: u64,
     /// The kernel filters in force, for the rules in force.
     plan: KernelPlan,
     files: RuleFiles,
@@ -240,6 +265,8 @@ struct Runner<W> {
 impl<W: Write> Runner<W> {
     fn write(&mut self, finding: &Finding) -> io::Result<()> {
         self.stats.findings += 1;
+        self.metrics
+            .finding(&finding.rule, finding.priority.falco_name());
         serde_json::to_writer(&mut self.out, &finding.to_falco_json())?;
         self.out.write_all(b"\n")
     }
@@ -253,12 +280,18 @@ impl<W: Write> Runner<W> {
         match loaded {
             Ok((engine, plan)) => {
                 self.stats.reloads += 1;
+                self.metrics.reload(true);
+                self.metrics.set_rules(
+                    engine.rules().len(),
+                    engine.verdicts().len() - engine.rules().len(),
+                );
                 self.engine = engine;
                 self.plan = plan;
                 tracing::info!(why, "rules reloaded");
             }
             Err(err) => {
                 self.stats.reload_failures += 1;
+                self.metrics.reload(false);
                 tracing::error!(
                     why,
                     error = format!("{err:#}"),
@@ -279,6 +312,9 @@ impl<W: Write> Sink for Runner<W> {
         for event in batch {
             self.num += 1;
             self.stats.events += 1;
+            if let Some(n) = self.kinds.get_mut(event.kind() as usize) {
+                *n += 1;
+            }
             enricher.observe(event);
             // Only events some rule can match need their context.
             if self.engine.any_candidate(event) {
@@ -297,8 +333,11 @@ impl<W: Write> Sink for Runner<W> {
                     let Some(found) = self.engine.finding(index, &s, &self.hostname) else {
                         continue;
                     };
-                    if let Some(out) = self.noise.admit(found, now) {
-                        self.write(&out)?;
+                    let rule = found.rule.clone();
+                    match self.noise.admit(found, now) {
+                        Admit::Send(out) => self.write(&out)?,
+                        Admit::Folded => self.metrics.held(&rule, true),
+                        Admit::Limited => self.metrics.held(&rule, false),
                     }
                 }
             }
@@ -309,6 +348,13 @@ impl<W: Write> Sink for Runner<W> {
 
     fn drops(&mut self, deltas: &[DropDelta]) -> io::Result<()> {
         for d in deltas {
+            self.metrics
+                .drops
+                .get_or_create(&DropLabels {
+                    kind: d.kind.map_or("unknown", kind_name).to_owned(),
+                    reason: d.reason.to_owned(),
+                })
+                .inc_by(d.count);
             // Cut strings and unreadable fields are logged; lost records are
             // findings: an analyst must know the sensor went blind.
             if !matches!(d.reason, "ring_full" | "decode_error") {
@@ -320,7 +366,31 @@ impl<W: Write> Sink for Runner<W> {
         self.out.flush()
     }
 
-    fn tick(&mut self, sensor: &mut KernelSensor) -> io::Result<()> {
+    fn ready(&mut self) {
+        self.metrics.set_ready();
+    }
+
+    fn tick(&mut self, sensor: &mut KernelSensor, enricher: &Enricher) -> io::Result<()> {
+        for (kind, n) in EventKind::ALL.into_iter().zip(&mut self.kinds) {
+            if *n > 0 {
+                self.metrics
+                    .events
+                    .get_or_create(&KindLabel {
+                        kind: kind_name(kind).to_owned(),
+                    })
+                    .inc_by(std::mem::take(n));
+            }
+        }
+        self.metrics
+            .processes
+            .set(i64::try_from(enricher.processes()).unwrap_or(i64::MAX));
+        if let Some(pods) = enricher.pods() {
+            let failures = pods.stats().total_failures();
+            self.metrics
+                .kubelet_failures
+                .inc_by(failures.saturating_sub(self.kubelet_failures));
+            self.kubelet_failures = failures;
+        }
         if self.last_check.elapsed() >= RELOAD_CHECK_EVERY {
             self.last_check = Instant::now();
             if self.files.changed() {

@@ -47,6 +47,27 @@ pub struct NoiseStats {
     pub summaries: u64,
 }
 
+/// What noise control did with a finding.
+#[derive(Debug)]
+pub enum Admit {
+    /// Send it now.
+    Send(Finding),
+    /// Folded into an identical earlier one (counted in the window's summary).
+    Folded,
+    /// Held back by its rule's rate limit (counted in the rule's next finding).
+    Limited,
+}
+
+impl Admit {
+    /// The finding to send, if any.
+    pub fn into_sent(self) -> Option<Finding> {
+        match self {
+            Self::Send(f) => Some(f),
+            Self::Folded | Self::Limited => None,
+        }
+    }
+}
+
 /// A window of identical findings: the first went out; the rest are counted.
 #[derive(Debug)]
 struct Fold {
@@ -100,9 +121,9 @@ impl Noise {
         self.stats
     }
 
-    /// The finding to send now for `finding`, if any: `None` when it was folded
-    /// into an earlier one or held back by its rule's rate.
-    pub fn admit(&mut self, mut finding: Finding, now: Instant) -> Option<Finding> {
+    /// What to do with `finding`: send it now, or count it as folded into an
+    /// earlier one or held back by its rule's rate.
+    pub fn admit(&mut self, mut finding: Finding, now: Instant) -> Admit {
         let window = self.config.fold_window;
         let k = key(&finding);
         if !window.is_zero()
@@ -112,11 +133,11 @@ impl Noise {
             fold.folded += 1;
             fold.latest = Some(finding);
             self.stats.folded += 1;
-            return None;
+            return Admit::Folded;
         }
         if !self.take_token(&finding.rule, now) {
             self.stats.rate_limited += 1;
-            return None;
+            return Admit::Limited;
         }
         if let Some(bucket) = self.buckets.get_mut(&finding.rule) {
             finding.suppressed = std::mem::take(&mut bucket.held);
@@ -132,7 +153,7 @@ impl Noise {
             );
         }
         self.stats.passed += 1;
-        Some(finding)
+        Admit::Send(finding)
     }
 
     fn take_token(&mut self, rule: &Arc<str>, now: Instant) -> bool {
@@ -242,7 +263,7 @@ mod tests {
             burst: 0.0,
         });
         let t0 = Instant::now();
-        assert!(noise.admit(finding("r", "a"), t0).is_some());
+        assert!(noise.admit(finding("r", "a"), t0).into_sent().is_some());
         for i in 1..=5 {
             assert!(
                 noise
@@ -251,8 +272,8 @@ mod tests {
             );
         }
         // Another output or rule is not a duplicate.
-        assert!(noise.admit(finding("r", "b"), t0).is_some());
-        assert!(noise.admit(finding("s", "a"), t0).is_some());
+        assert!(noise.admit(finding("r", "b"), t0).into_sent().is_some());
+        assert!(noise.admit(finding("s", "a"), t0).into_sent().is_some());
         assert!(noise.flush(t0 + Duration::from_secs(9), false).is_empty());
         let summaries = noise.flush(t0 + Duration::from_secs(10), false);
         assert_eq!(
@@ -280,14 +301,20 @@ mod tests {
         });
         let t0 = Instant::now();
         let sent = (0..10)
-            .filter(|i| noise.admit(finding("r", &i.to_string()), t0).is_some())
+            .filter(|i| {
+                noise
+                    .admit(finding("r", &i.to_string()), t0)
+                    .into_sent()
+                    .is_some()
+            })
             .count();
         assert_eq!(sent, 3, "the burst");
         assert_eq!(noise.held(), [(Arc::from("r"), 7)]);
         // Another rule has its own budget.
-        assert!(noise.admit(finding("other", "x"), t0).is_some());
+        assert!(noise.admit(finding("other", "x"), t0).into_sent().is_some());
         let later = noise
             .admit(finding("r", "late"), t0 + Duration::from_secs(1))
+            .into_sent()
             .expect("a token came back");
         assert_eq!(
             later.suppressed, 7,
