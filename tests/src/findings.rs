@@ -226,15 +226,23 @@ fn exec_with_terminal(container: &Container, script: &str) {
     // SAFETY: openpty just returned these descriptors; each is owned once.
     let (leader, follower) = unsafe { (OwnedFd::from_raw_fd(leader), OwnedFd::from_raw_fd(follower)) };
     let stdio = |fd: &OwnedFd| Stdio::from(fd.try_clone().expect("dup a pty descriptor"));
+    // Detached: runc hands the terminal to the process itself (attached, it
+    // would copy through pipes of its own).
     let status = Command::new("runc")
-        .args(["exec", &container.id, "/bin/setsid", "-c", "/bin/sh", "-c", script])
+        .args(["exec", "-d", &container.id])
+        .args(["/bin/setsid", "-c", "/bin/sh", "-c", script])
         .stdin(stdio(&follower))
         .stdout(stdio(&follower))
         .stderr(stdio(&follower))
         .status()
         .expect("running runc exec");
     assert!(status.success(), "runc exec with a terminal: {status}");
-    drop(leader);
+    // The shell has ended when the terminal's last follower closes: reads of the
+    // leader then fail (EIO).
+    drop(follower);
+    let mut leader = std::fs::File::from(leader);
+    let mut buf = [0u8; 512];
+    while std::io::Read::read(&mut leader, &mut buf).is_ok_and(|n| n > 0) {}
 }
 
 /// Forks a child that moves itself into `container`'s cgroup, runs `body` (raw
@@ -354,7 +362,13 @@ pub fn check(sensor: &Sensor, cases: &[Case]) {
     for (case, trigger, benign) in &ran {
         let found = sensor.of_container(&trigger.id);
         let hits = of_rule(&found, case.rule);
-        match hits.first() {
+        // The finding whose key holds, else the first, to say what is wrong.
+        let (field, expect) = &case.key;
+        let best = hits
+            .iter()
+            .find(|h| holds(expect, &h["output_fields"][*field]))
+            .or(hits.first());
+        match best {
             None => {
                 let rules: Vec<&Value> = found.iter().map(|f| &f["rule"]).collect();
                 failures.push(format!(
@@ -363,7 +377,6 @@ pub fn check(sensor: &Sensor, cases: &[Case]) {
                 ));
             }
             Some(hit) => {
-                let (field, expect) = &case.key;
                 let value = &hit["output_fields"][*field];
                 if hit["priority"] != case.priority {
                     failures.push(format!(

