@@ -117,14 +117,14 @@ fn cases() -> Vec<Case> {
             "Dynamic linker preload written",
             "Critical",
             ("fd.name", is("/etc/ld.so.preload")),
-            Act::sh("echo /tmp/evil.so > /etc/ld.so.preload"),
+            Act::sh("mkdir -p /etc; echo /tmp/evil.so > /etc/ld.so.preload"),
             cat("/etc/ld.so.conf"),
         ),
         Case::new(
             "Write below etc",
             "Warning",
             ("fd.name", is("/etc/motd")),
-            Act::sh("echo hi > /etc/motd"),
+            Act::sh("mkdir -p /etc; echo hi > /etc/motd"),
             Act::sh("echo hi > /tmp/motd"),
         ),
         Case::new(
