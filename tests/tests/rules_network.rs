@@ -81,8 +81,8 @@ fn cases(closed: u16, open: u16) -> Vec<Case> {
         Case::new(
             "Connection from program in temporary directory",
             "Warning",
-            ("proc.exepath", is("/tmp/bb")),
-            Act::sh("cp /bin/busybox /tmp/bb; /tmp/bb nc 10.1.2.3 80; true"),
+            ("proc.exepath", is("/tmp/busybox")),
+            Act::sh("cp /bin/busybox /tmp/busybox; /tmp/busybox nc 10.1.2.3 80; true"),
             Act::sh("cp /bin/busybox /tmp/bb; /bin/nc 10.1.2.3 80; true"),
         ),
         Case::new(
