@@ -224,7 +224,8 @@ fn exec_with_terminal(container: &Container, script: &str) {
     };
     assert_eq!(rc, 0, "openpty: {}", std::io::Error::last_os_error());
     // SAFETY: openpty just returned these descriptors; each is owned once.
-    let (leader, follower) = unsafe { (OwnedFd::from_raw_fd(leader), OwnedFd::from_raw_fd(follower)) };
+    let (leader, follower) =
+        unsafe { (OwnedFd::from_raw_fd(leader), OwnedFd::from_raw_fd(follower)) };
     let stdio = |fd: &OwnedFd| Stdio::from(fd.try_clone().expect("dup a pty descriptor"));
     // Detached: runc hands the terminal to the process itself (attached, it
     // would copy through pipes of its own).
@@ -385,7 +386,7 @@ pub fn check(sensor: &Sensor, cases: &[Case]) {
                     ));
                 }
                 if hit["output_fields"]["container.full_id"] != trigger.id.as_str()
-                    || hit["output_fields"]["container.id"] != &trigger.id[..12]
+                    || hit["output_fields"]["container.id"] != trigger.id[..12]
                 {
                     failures.push(format!("{}: not the trigger's container: {hit}", case.rule));
                 }

@@ -88,7 +88,9 @@ fn cases() -> Vec<Case> {
             "Sudoers changed",
             "Error",
             ("fd.name", is("/etc/sudoers.d/eve")),
-            Act::sh("mkdir -p /etc/sudoers.d; echo 'eve ALL=(ALL) NOPASSWD:ALL' > /etc/sudoers.d/eve"),
+            Act::sh(
+                "mkdir -p /etc/sudoers.d; echo 'eve ALL=(ALL) NOPASSWD:ALL' > /etc/sudoers.d/eve",
+            ),
             cat("/etc/sudoers"),
         ),
         Case::new(

@@ -119,7 +119,10 @@ fn cases() -> Vec<Case> {
         Case::new(
             "Crypto miner run in container",
             "Critical",
-            ("proc.cmdline", Expect::Has("stratum+tcp://pool.example:3333")),
+            (
+                "proc.cmdline",
+                Expect::Has("stratum+tcp://pool.example:3333"),
+            ),
             Act::sh("/bin/echo -o stratum+tcp://pool.example:3333 -u wallet"),
             Act::sh("/bin/echo -o https://pool.example -u wallet"),
         ),
@@ -127,15 +130,23 @@ fn cases() -> Vec<Case> {
             "Process posing as a kernel thread",
             "Critical",
             ("proc.name", is("kworker")),
-            Act::sh(format!("mkdir -p /opt/k; {COPY} /opt/k/kworker; /opt/k/kworker; true")),
-            Act::sh(format!("mkdir -p /opt/k; {COPY} /opt/k/worker; /opt/k/worker; true")),
+            Act::sh(format!(
+                "mkdir -p /opt/k; {COPY} /opt/k/kworker; /opt/k/kworker; true"
+            )),
+            Act::sh(format!(
+                "mkdir -p /opt/k; {COPY} /opt/k/worker; /opt/k/worker; true"
+            )),
         ),
         Case::new(
             "Daemon name run from unexpected place",
             "Warning",
             ("proc.exepath", is("/var/tmp/sshd")),
-            Act::sh(format!("mkdir -p /var/tmp; {COPY} /var/tmp/sshd; /var/tmp/sshd; true")),
-            Act::sh(format!("mkdir -p /usr/sbin; {COPY} /usr/sbin/sshd; /usr/sbin/sshd; true")),
+            Act::sh(format!(
+                "mkdir -p /var/tmp; {COPY} /var/tmp/sshd; /var/tmp/sshd; true"
+            )),
+            Act::sh(format!(
+                "mkdir -p /usr/sbin; {COPY} /usr/sbin/sshd; /usr/sbin/sshd; true"
+            )),
         ),
         Case::new(
             "Kernel module tool run in container",
