@@ -135,6 +135,21 @@ catalogue! {
     /// `user.loginuid`
     USER_LOGINUID = "user.loginuid", Int, true,
         "The audit login uid: who logged in, kept across su and sudo; -1 when unset.";
+    /// `user.name`
+    USER_NAME = "user.name", String, true,
+        "The name of user.uid in the passwd file of the process's root: inside a container its image's /etc/passwd, on the host the host's; a user added to the file shows within a few seconds. Absent when the file has no such uid or cannot be read (distroless images have none). The uid is the host's, so in a container with its own user namespace it rarely matches the file.";
+    /// `user.homedir`
+    USER_HOMEDIR = "user.homedir", String, true,
+        "The home directory in user.name's passwd entry.";
+    /// `user.shell`
+    USER_SHELL = "user.shell", String, true,
+        "The login shell in user.name's passwd entry (empty when the entry names none).";
+    /// `group.name`
+    GROUP_NAME = "group.name", String, true,
+        "The name of group.gid in the group file of the process's root, as user.name.";
+    /// `user.loginname`
+    USER_LOGINNAME = "user.loginname", String, true,
+        "The name of user.loginuid in the host's passwd file: the login uid is set when someone logs in to the node, and follows them into containers (runc exec, nsenter), which cannot set their own. Absent when the login uid is unset or has no name.";
     /// `proc.pname`
     PROC_PNAME = "proc.pname", String, true,
         "The parent's proc.name.";

@@ -67,8 +67,13 @@ impl Trace {
         Self::start_command(Command::new(sensor_bin()).arg("trace").args(args))
     }
 
-    /// Starts `command` (a `sensor trace` with its environment) and waits until
-    /// it traces.
+    /// Starts `sensor run ARGS` (the rules engine) and waits until it runs.
+    pub fn run(args: &[&str]) -> Self {
+        Self::start_command(Command::new(sensor_bin()).arg("run").args(args))
+    }
+
+    /// Starts `command` (a `sensor trace` or `sensor run` with its environment)
+    /// and waits until it traces.
     pub fn start_command(command: &mut Command) -> Self {
         let mut child = command
             .stdout(Stdio::piped())
@@ -137,6 +142,33 @@ impl Trace {
             );
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// Waits until `count` log lines contain `text`; returns the last of them.
+    pub fn wait_log_count(&self, text: &str, count: usize, timeout: Duration) -> String {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let found: Vec<String> = self
+                .log()
+                .into_iter()
+                .filter(|l| l.contains(text))
+                .collect();
+            if found.len() >= count {
+                return found[count - 1].clone();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} log lines with {text:?} within {timeout:?}, not {count}",
+                found.len()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Sends `signal` without waiting.
+    pub fn signal(&self, signal: libc::c_int) {
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe { libc::kill(self.child.id() as libc::pid_t, signal) };
     }
 
     /// Sends `signal` and waits for the exit.

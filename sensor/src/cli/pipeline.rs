@@ -183,6 +183,7 @@ fn log_stats(sensor: &KernelSensor, reader: &EventReader, enricher: &Enricher) {
         decode_errors = stats.decode_errors,
         processes = enricher.processes(),
         table = ?enricher.table_stats(),
+        users = ?enricher.user_stats(),
         "stopped; programs detached"
     );
     if let Some(pods) = enricher.pods() {

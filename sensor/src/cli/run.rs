@@ -28,8 +28,8 @@ use crate::{
         noise::{Noise, NoiseConfig},
     },
     event::{Event, clock::BootClock, kind_name},
-    kernel::{KernelConfig, KernelSensor, counters::DropDelta},
-    rules::{Priority, RuleSet},
+    kernel::{KernelConfig, KernelSensor, OpenFilter, counters::DropDelta},
+    rules::{KernelPlan, Priority, RuleSet},
 };
 
 /// How often the rule files are checked for changes.
@@ -99,9 +99,54 @@ fn load(files: &mut RuleFiles) -> anyhow::Result<Engine> {
     Ok(engine)
 }
 
+/// What the kernel must report for the rules in force (and the process table).
+fn plan(engine: &Engine) -> KernelPlan {
+    let plan = KernelPlan::for_agent(engine.rules().iter().map(|c| &*c.rule));
+    for widened in &plan.widened {
+        tracing::warn!(widened = %widened, "kernel filter widened to fit the kernel's maps");
+    }
+    tracing::info!(plan = %plan, "kernel filters from the rules");
+    plan
+}
+
 /// The kernel configuration for the rules in force.
-fn kernel_config(args: &RunArgs, _engine: &Engine) -> KernelConfig {
-    args.ring.kernel_config()
+fn kernel_config(args: &RunArgs, plan: &KernelPlan) -> KernelConfig {
+    KernelConfig {
+        kinds: plan.kinds.clone(),
+        open_filter: plan.open.clone(),
+        net_ports: plan.net_ports.clone(),
+        ..args.ring.kernel_config()
+    }
+}
+
+/// Programs the kernel's filters for a new plan. Widening first, then
+/// narrowing, so no event a rule of either set needs falls in between.
+fn apply(sensor: &mut KernelSensor, old: &KernelPlan, new: &KernelPlan) -> anyhow::Result<()> {
+    let mut union = new.clone();
+    union.add_kinds(&old.kinds);
+    union.open = match (&old.open, &new.open) {
+        (Some(a), Some(b)) => Some(OpenFilter {
+            read: a.read.iter().chain(&b.read).cloned().collect(),
+            write: a.write.iter().chain(&b.write).cloned().collect(),
+        }),
+        _ => None,
+    };
+    union.net_ports = match (&old.net_ports, &new.net_ports) {
+        (Some(a), Some(b)) => Some(a.iter().chain(b).copied().collect()),
+        _ => None,
+    };
+    sensor.set_kinds(&union.kinds)?;
+    // The union may not fit the maps; then every open and port for the moment.
+    if sensor.set_open_filter(union.open.as_ref()).is_err() {
+        sensor.set_open_filter(None)?;
+    }
+    if sensor.set_net_ports(union.net_ports.as_deref()).is_err() {
+        sensor.set_net_ports(None)?;
+    }
+    sensor.set_open_filter(new.open.as_ref())?;
+    sensor.set_net_ports(new.net_ports.as_deref())?;
+    sensor.set_kinds(&new.kinds)?;
+    Ok(())
 }
 
 /// The node's name for findings: the flag or `NODE_NAME`, the config file's, else
@@ -134,9 +179,11 @@ async fn agent(args: &RunArgs) -> anyhow::Result<()> {
     };
     let mut files = RuleFiles::new(args.rules.clone());
     let engine = load(&mut files)?;
-    let kernel = kernel_config(args, &engine);
+    let plan = plan(&engine);
+    let kernel = kernel_config(args, &plan);
     let mut runner = Runner {
         engine,
+        plan,
         files,
         noise: Noise::new(NoiseConfig {
             fold_window: Duration::from_secs(args.fold_window_secs),
@@ -177,6 +224,8 @@ struct RunStats {
 /// Tests each event against the rules and writes the findings.
 struct Runner<W> {
     engine: Engine,
+    /// The kernel filters in force, for the rules in force.
+    plan: KernelPlan,
     files: RuleFiles,
     noise: Noise,
     out: W,
@@ -195,11 +244,17 @@ impl<W: Write> Runner<W> {
         self.out.write_all(b"\n")
     }
 
-    fn reload(&mut self, _sensor: &mut KernelSensor, why: &str) {
-        match load(&mut self.files) {
-            Ok(engine) => {
+    fn reload(&mut self, sensor: &mut KernelSensor, why: &str) {
+        let loaded = load(&mut self.files).and_then(|engine| {
+            let plan = plan(&engine);
+            apply(sensor, &self.plan, &plan).context("cannot program the kernel's filters")?;
+            Ok((engine, plan))
+        });
+        match loaded {
+            Ok((engine, plan)) => {
                 self.stats.reloads += 1;
                 self.engine = engine;
+                self.plan = plan;
                 tracing::info!(why, "rules reloaded");
             }
             Err(err) => {

@@ -57,7 +57,11 @@ pub struct CgroupLimits {
 impl Default for CgroupLimits {
     fn default() -> Self {
         Self {
-            walk_interval: Duration::from_secs(1),
+            // Short: an event whose process is gone can only be placed by a
+            // walk, and an event left without its container escapes every rule
+            // that names containers. At most 20 walks a second bounds the cost of
+            // ids no walk finds (they are remembered besides).
+            walk_interval: Duration::from_millis(50),
             miss_ttl: Duration::from_secs(30),
             // A busy node has a few hundred pods with a few containers each, and
             // systemd's units besides: this leaves room for far more.

@@ -9,6 +9,7 @@ use std::{
     collections::{HashMap, HashSet},
     path::PathBuf,
     sync::Arc,
+    time::Instant,
 };
 
 use crate::{
@@ -19,6 +20,7 @@ use crate::{
         kubelet::{PodCache, PodContainer, PodInfo},
         process::{Process, ProcessTable, TableConfig, TableStats},
         procfs,
+        users::{Ids, UserCache, UserConfig, UserStats},
     },
     event::Event,
 };
@@ -74,6 +76,17 @@ pub struct Who<'a> {
     /// The pod by the UID in the cgroup path, when the kubelet lists the pod
     /// but not (yet) this container.
     pub pod: Option<Arc<PodInfo>>,
+    /// `user.name`: the name of the event's uid in its root's passwd file.
+    pub user_name: Option<Arc<str>>,
+    /// `user.homedir`: that passwd entry's home directory.
+    pub user_homedir: Option<Arc<str>>,
+    /// `user.shell`: that passwd entry's shell.
+    pub user_shell: Option<Arc<str>>,
+    /// `group.name`: the name of the event's gid in its root's group file.
+    pub group_name: Option<Arc<str>>,
+    /// `user.loginname`: the name of the process's login uid, when set, in the
+    /// host's passwd file.
+    pub user_loginname: Option<Arc<str>>,
 }
 
 /// Containers by cgroup id; a cgroup's container never changes. Bounded: cleared
@@ -91,6 +104,7 @@ pub struct Enricher {
     unlisted: HashSet<Arc<str>>,
     /// Containers already waited for once; their events go on without waiting.
     waited: HashSet<Arc<str>>,
+    users: UserCache,
 }
 
 impl Enricher {
@@ -124,6 +138,10 @@ impl Enricher {
             pods,
             unlisted: HashSet::new(),
             waited: HashSet::new(),
+            users: UserCache::new(UserConfig {
+                proc_root: config.proc_root.clone(),
+                ..UserConfig::default()
+            }),
         })
     }
 
@@ -198,6 +216,28 @@ impl Enricher {
             let seq = parent.exec_seq?;
             Some(self.exec_ids.id(parent.pid, parent.start_ticks, seq))
         });
+        let container_id = container.as_ref().map(|c| c.id.as_str());
+        // A short-lived process may be gone by now: its ancestors in the same
+        // container share its root.
+        let same_root = ancestors
+            .iter()
+            .filter(|p| p.container.as_deref() == container_id)
+            .map(|p| p.pid);
+        let ids = Ids {
+            uid: event.task.uid,
+            gid: event.task.gid,
+            loginuid: process.and_then(|p| p.loginuid),
+        };
+        let names = self.users.names(
+            container_id,
+            std::iter::once(event.task.pid).chain(same_root),
+            ids,
+            Instant::now(),
+        );
+        let (user_name, user_homedir, user_shell) = match names.user {
+            Some(a) => (Some(a.name), Some(a.home), Some(a.shell)),
+            None => (None, None, None),
+        };
         Who {
             process,
             ancestors,
@@ -206,6 +246,11 @@ impl Enricher {
             container,
             pod_container,
             pod,
+            user_name,
+            user_homedir,
+            user_shell,
+            group_name: names.group,
+            user_loginname: names.login,
         }
     }
 
@@ -227,6 +272,11 @@ impl Enricher {
     /// What the process table did so far.
     pub fn table_stats(&self) -> TableStats {
         self.table.stats()
+    }
+
+    /// What the user and group name cache did so far.
+    pub fn user_stats(&self) -> UserStats {
+        self.users.stats()
     }
 
     /// The pod cache, when a kubelet is configured.

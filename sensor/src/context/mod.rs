@@ -4,7 +4,8 @@
 //! keeps the table from then on with fork, exec and exit events, [`cgroups`] turns
 //! an event's cgroup id into its path, [`container`] reads the container id and pod
 //! UID from that path, and [`kubelet`] fills in the pod's metadata from the kubelet
-//! on this node.
+//! on this node; [`users`] names the user and group ids from the passwd and
+//! group files of the process's root.
 
 pub mod cgroups;
 pub mod container;
@@ -13,5 +14,6 @@ pub mod exec_id;
 pub mod kubelet;
 pub mod process;
 pub mod procfs;
+pub mod users;
 
 pub use enrich::{EnrichConfig, EnrichError, Enricher, Who};

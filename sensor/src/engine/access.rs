@@ -162,6 +162,16 @@ pub enum Id {
     ExitCode,
     /// `exit.signal`.
     ExitSignal,
+    /// `user.name`.
+    UserName,
+    /// `user.homedir`.
+    UserHomedir,
+    /// `user.shell`.
+    UserShell,
+    /// `group.name`.
+    GroupName,
+    /// `user.loginname`.
+    LoginName,
     /// Another `evt.arg.*` field (of the rarer event kinds), by catalogue name.
     Arg(&'static str),
 }
@@ -302,6 +312,11 @@ const IDS: &[(&str, Id)] = &[
     (f::EVT_ARG_MODE, Id::ArgMode),
     (f::EXIT_CODE, Id::ExitCode),
     (f::EXIT_SIGNAL, Id::ExitSignal),
+    (f::USER_NAME, Id::UserName),
+    (f::USER_HOMEDIR, Id::UserHomedir),
+    (f::USER_SHELL, Id::UserShell),
+    (f::GROUP_NAME, Id::GroupName),
+    (f::USER_LOGINNAME, Id::LoginName),
 ];
 
 /// Resolves `name` with its optional `[arg]`.

@@ -191,6 +191,11 @@ impl World {
             parent_exec_id: Some("b007-c8-32-2".into()),
             container: Some(self.container.clone()),
             pod_container: Some(self.pod.clone()),
+            user_name: Some("appuser".into()),
+            user_homedir: Some("/app".into()),
+            user_shell: Some("/bin/sh".into()),
+            group_name: Some("appgroup".into()),
+            user_loginname: Some("alice".into()),
             ..Default::default()
         }
     }
@@ -482,4 +487,27 @@ fn testing_rules_allocates_nothing_once_warm() {
         0,
         "allocations in 500 tested events"
     );
+}
+
+#[test]
+fn rules_read_user_and_group_names() {
+    let world = World::new();
+    let mut engine = engine(
+        r#"
+- rule: not root
+  desc: x
+  condition: evt.type = execve and not user.name = root and group.name = appgroup and user.loginname = alice and user.shell endswith /sh and user.homedir = /app
+  output: "%user.name"
+  priority: NOTICE
+- rule: unnamed
+  desc: x
+  condition: evt.type = execve and not user.name exists
+  output: "%user.uid"
+  priority: NOTICE
+"#,
+    );
+    let shell = event("sh", exec(&["sh"], "/bin/sh"));
+    assert_eq!(matched(&mut engine, &shell, &world.who()), ["not root"]);
+    // A root that named no one (a distroless image): the names are absent.
+    assert_eq!(matched(&mut engine, &shell, &Who::default()), ["unnamed"]);
 }

@@ -104,10 +104,13 @@ impl Open {
             && (mode == libc::O_RDONLY as u32 || mode == libc::O_RDWR as u32)
     }
 
-    /// Opened for writing, as Falco's `evt.is_open_write`.
+    /// Opened for writing, as Falco's `evt.is_open_write`. An `O_PATH` open
+    /// neither reads nor writes: the kernel ignores its access mode, so a rule
+    /// on writes must not fire for one (and the kernel filter treats it so).
     pub fn is_write(&self) -> bool {
         let mode = self.flags & O_ACCMODE;
-        mode == libc::O_WRONLY as u32 || mode == libc::O_RDWR as u32
+        self.flags & libc::O_PATH as u32 == 0
+            && (mode == libc::O_WRONLY as u32 || mode == libc::O_RDWR as u32)
     }
 
     /// The flags as Falco prints them: `O_RDONLY|O_CLOEXEC`.

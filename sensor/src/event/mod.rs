@@ -125,28 +125,9 @@ impl Event {
             Body::Fork => EventKind::Fork,
             Body::Exit(_) => EventKind::Exit,
             Body::Open(_) => EventKind::Open,
-            Body::Net(net) => match net.op {
-                NetOp::Connect => EventKind::Connect,
-                NetOp::Accept => EventKind::Accept,
-                NetOp::Listen => EventKind::Listen,
-                NetOp::Bind => EventKind::Bind,
-            },
-            Body::Priv(call) => match call.syscall {
-                PrivSyscall::Capset => EventKind::Capset,
-                PrivSyscall::Ptrace => EventKind::Ptrace,
-                PrivSyscall::InitModule | PrivSyscall::FinitModule => EventKind::Module,
-                PrivSyscall::Bpf => EventKind::Bpf,
-                PrivSyscall::MemfdCreate => EventKind::Memfd,
-                PrivSyscall::IoUringSetup => EventKind::IoUring,
-                _ => EventKind::SetId,
-            },
-            Body::Fs(call) => match call.syscall {
-                FsSyscall::Unlink | FsSyscall::Unlinkat => EventKind::Unlink,
-                FsSyscall::Rename | FsSyscall::Renameat | FsSyscall::Renameat2 => EventKind::Rename,
-                FsSyscall::Chmod | FsSyscall::Fchmodat | FsSyscall::Fchmod => EventKind::Chmod,
-                FsSyscall::Mount => EventKind::Mount,
-                _ => EventKind::Link,
-            },
+            Body::Net(net) => net_kind(net.op),
+            Body::Priv(call) => priv_kind(call.syscall),
+            Body::Fs(call) => fs_kind(call.syscall),
         }
     }
 
@@ -190,6 +171,82 @@ pub fn evt_types() -> Vec<&'static str> {
             .map(PrivSyscall::name),
     );
     types
+}
+
+/// The kind of event whose [`Event::evt_type`] is `evt_type`; `None` for a type
+/// the sensor never reports (Falco's `dup` or `sendto`, say). The kernel filters
+/// work by kind, so this is how rules written by `evt.type` become kernel filters.
+pub fn event_type_kind(evt_type: &str) -> Option<EventKind> {
+    Some(match evt_type {
+        "execve" | "execveat" => EventKind::Exec,
+        "clone" => EventKind::Fork,
+        "procexit" => EventKind::Exit,
+        "connect" => net_kind(NetOp::Connect),
+        "accept" => net_kind(NetOp::Accept),
+        "listen" => net_kind(NetOp::Listen),
+        "bind" => net_kind(NetOp::Bind),
+        name => {
+            // The syscall enums' raw numbers are small and dense, as in `evt_types`.
+            let raws = || 0..64;
+            if raws()
+                .filter_map(OpenSyscall::from_raw)
+                .any(|s| s.name() == name)
+            {
+                return Some(EventKind::Open);
+            }
+            if let Some(s) = raws()
+                .filter_map(FsSyscall::from_raw)
+                .find(|s| s.name() == name)
+            {
+                return Some(fs_kind(s));
+            }
+            return raws()
+                .filter_map(PrivSyscall::from_raw)
+                .find(|s| s.name() == name)
+                .map(priv_kind);
+        }
+    })
+}
+
+/// The `evt.type` values of events of `kind`, in [`evt_types`] order.
+pub fn kind_evt_types(kind: EventKind) -> Vec<&'static str> {
+    evt_types()
+        .into_iter()
+        .filter(|t| event_type_kind(t) == Some(kind))
+        .collect()
+}
+
+// One mapping per family, shared by `Event::kind` and `event_type_kind` so the
+// two cannot drift apart.
+fn net_kind(op: NetOp) -> EventKind {
+    match op {
+        NetOp::Connect => EventKind::Connect,
+        NetOp::Accept => EventKind::Accept,
+        NetOp::Listen => EventKind::Listen,
+        NetOp::Bind => EventKind::Bind,
+    }
+}
+
+fn priv_kind(syscall: PrivSyscall) -> EventKind {
+    match syscall {
+        PrivSyscall::Capset => EventKind::Capset,
+        PrivSyscall::Ptrace => EventKind::Ptrace,
+        PrivSyscall::InitModule | PrivSyscall::FinitModule => EventKind::Module,
+        PrivSyscall::Bpf => EventKind::Bpf,
+        PrivSyscall::MemfdCreate => EventKind::Memfd,
+        PrivSyscall::IoUringSetup => EventKind::IoUring,
+        _ => EventKind::SetId,
+    }
+}
+
+fn fs_kind(syscall: FsSyscall) -> EventKind {
+    match syscall {
+        FsSyscall::Unlink | FsSyscall::Unlinkat => EventKind::Unlink,
+        FsSyscall::Rename | FsSyscall::Renameat | FsSyscall::Renameat2 => EventKind::Rename,
+        FsSyscall::Chmod | FsSyscall::Fchmodat | FsSyscall::Fchmod => EventKind::Chmod,
+        FsSyscall::Mount => EventKind::Mount,
+        _ => EventKind::Link,
+    }
 }
 
 /// The stable lowercase name of an event kind, used in configuration, metrics and
@@ -238,6 +295,113 @@ mod tests {
         assert_eq!((killed.code(), killed.signal()), (None, Some(9)));
         let dumped = Exit { status: 0x80 | 11 };
         assert_eq!(dumped.signal(), Some(11));
+    }
+
+    /// One event of every body and syscall the sensor decodes.
+    fn one_of_each() -> Vec<Event> {
+        let exec = |via_execveat| {
+            Body::Exec(Exec {
+                via_execveat,
+                exepath: "/bin/true".into(),
+                exepath_as_given: false,
+                exe_unlinked: false,
+                exe_from_memfd: false,
+                argv: vec![],
+                loginuid: None,
+                tty: 0,
+                vpid: 0,
+            })
+        };
+        let addr = "127.0.0.1:80".parse().expect("address");
+        let mut bodies = vec![
+            exec(false),
+            exec(true),
+            Body::Fork,
+            Body::Exit(Exit { status: 0 }),
+        ];
+        bodies.extend(
+            [NetOp::Connect, NetOp::Accept, NetOp::Listen, NetOp::Bind].map(|op| {
+                Body::Net(Net {
+                    op,
+                    protocol: 6,
+                    local: addr,
+                    remote: addr,
+                    result: 0,
+                })
+            }),
+        );
+        bodies.extend((0..64).filter_map(OpenSyscall::from_raw).map(|syscall| {
+            Body::Open(Open {
+                syscall,
+                path: "/x".into(),
+                source: file::PathSource::Opened,
+                result: 3,
+                flags: 0,
+                mode: 0,
+                inode_mode: 0,
+            })
+        }));
+        bodies.extend((0..64).filter_map(FsSyscall::from_raw).map(|syscall| {
+            Body::Fs(FsCall {
+                syscall,
+                path: "/x".into(),
+                path2: String::new(),
+                fstype: String::new(),
+                mode: 0,
+                flags: 0,
+                result: 0,
+            })
+        }));
+        bodies.extend((0..64).filter_map(PrivSyscall::from_raw).map(|syscall| {
+            Body::Priv(PrivCall {
+                syscall,
+                result: 0,
+                args: [0; 4],
+                name: String::new(),
+            })
+        }));
+        bodies
+            .into_iter()
+            .map(|body| Event {
+                boot_ns: 0,
+                task: Task {
+                    pid: 1,
+                    tid: 1,
+                    ppid: 0,
+                    uid: 0,
+                    gid: 0,
+                    comm: "t".into(),
+                    cgroup_id: 0,
+                    start_ns: 0,
+                    exec_seq: 0,
+                },
+                truncated: vec![],
+                unreadable: vec![],
+                body,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_evt_type_maps_to_the_kind_its_events_have() {
+        let events = one_of_each();
+        let names: Vec<&str> = events.iter().map(Event::evt_type).collect();
+        for name in evt_types() {
+            assert!(names.contains(&name), "no event reports {name}");
+        }
+        for event in &events {
+            let name = event.evt_type();
+            assert!(evt_types().contains(&name), "{name} missing from evt_types");
+            assert_eq!(event_type_kind(name), Some(event.kind()), "{name}");
+            assert!(kind_evt_types(event.kind()).contains(&name), "{name}");
+        }
+        for other in ["dup", "sendto", "accept4", "", "drop"] {
+            assert_eq!(event_type_kind(other), None, "{other}");
+        }
+        // Every kind has at least one type: a rule can ask for each.
+        for kind in EventKind::ALL {
+            assert!(!kind_evt_types(kind).is_empty(), "{}", kind_name(kind));
+        }
     }
 
     #[test]

@@ -64,6 +64,7 @@ pub fn add(obj: &mut Map<String, Value>, who: &Who<'_>, clock: &BootClock, ticks
         chain().map(|p| Value::from(&*p.exepath)).collect(),
     );
     container(obj, who);
+    users(obj, who);
 }
 
 fn process(obj: &mut Map<String, Value>, p: &Process, clock: &BootClock, ticks_per_second: u64) {
@@ -164,6 +165,21 @@ fn container(obj: &mut Map<String, Value>, who: &Who<'_>) {
         }
         if w.kind == WorkloadKind::Deployment {
             obj.insert(f::K8S_DEPLOYMENT_NAME.into(), w.name.clone().into());
+        }
+    }
+}
+
+fn users(obj: &mut Map<String, Value>, who: &Who<'_>) {
+    let names = [
+        (f::USER_NAME, &who.user_name),
+        (f::USER_HOMEDIR, &who.user_homedir),
+        (f::USER_SHELL, &who.user_shell),
+        (f::GROUP_NAME, &who.group_name),
+        (f::USER_LOGINNAME, &who.user_loginname),
+    ];
+    for (key, name) in names {
+        if let Some(name) = name {
+            obj.insert(key.into(), (**name).into());
         }
     }
 }

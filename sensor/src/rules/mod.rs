@@ -3,7 +3,8 @@
 //! `append` and `override` items to earlier ones, expands macros and lists, and
 //! gives each [`Rule`] its expanded condition ([`Expr`]), the fields it reads, the
 //! fields its output prints and the event types it can match. Evaluation is not
-//! here: this is the front end the engine and the kernel filters are built from.
+//! here: this is the front end the engine and the kernel filters are built from;
+//! [`plan`] derives those filters (what the rules can ever match).
 //! Any problem refuses the whole set with a [`RulesError`] naming file, item, line
 //! and column; oddities that Falco accepts (unknown keys, unknown kinds of item,
 //! names no condition can refer to) become [`Warning`]s.
@@ -18,6 +19,7 @@ mod lexer;
 mod output;
 mod parser;
 mod place;
+mod reach;
 mod set;
 #[cfg(test)]
 mod tests;
@@ -32,6 +34,7 @@ pub use error::{Kind, RulesError, SyntaxError};
 pub use expand::{MAX_EXPANDED_DEPTH, MAX_LIST_ITEMS, MAX_NODES};
 pub use output::{Piece, output_fields, pieces, render};
 pub use parser::MAX_DEPTH;
+pub use reach::{KernelPlan, plan};
 
 /// Parses a stand-alone condition, one that uses no macros or lists (an ad-hoc
 /// filter, say). A bare identifier is an error here, since nothing defines it.
