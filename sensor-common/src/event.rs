@@ -137,6 +137,40 @@ pub mod flags {
     pub const EXE_UNLINKED: u32 = 1 << 8;
     /// The executable is a memfd (`memfd_create`): fileless execution.
     pub const EXE_FROM_MEMFD: u32 = 1 << 9;
+    /// The capability sets could not be read (or this kernel's BTF lacks them).
+    pub const CAPS_UNREADABLE: u32 = 1 << 10;
+    /// The session id could not be read (or this kernel's BTF lacks it).
+    pub const SID_UNREADABLE: u32 = 1 << 11;
+    /// The executable's inode change time could not be read.
+    pub const EXE_CTIME_UNREADABLE: u32 = 1 << 12;
+}
+
+/// What the kernel found behind one of fd 0, 1 and 2 ([`StdioFile::state`]).
+pub mod stdio_state {
+    /// Not read: the read failed, or this kernel's BTF lacks a member on the way.
+    pub const UNREAD: u16 = 0;
+    /// No file open at that number.
+    pub const CLOSED: u16 = 1;
+    /// A file is open there; the other members describe it.
+    pub const OPEN: u16 = 2;
+}
+
+/// The raw facts of the file at fd 0, 1 or 2 after an exec; user space names
+/// its type (file, pipe, ipv4 socket, ...) from them.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StdioFile {
+    /// A [`stdio_state`] number.
+    pub state: u16,
+    /// The inode's `i_mode`: file type and permission bits.
+    pub mode: u16,
+    /// For a socket, `sk->__sk_common.skc_family` (`AF_*`); else 0.
+    pub family: u16,
+    /// Explicit padding; always zero.
+    pub _pad: u16,
+    /// The magic number of the inode's filesystem (`i_sb->s_magic`): anon
+    /// inodes (eventfd, signalfd, ...) are told by it; 0 when not needed or unread.
+    pub fs_magic: u64,
 }
 
 /// Bytes kept of a file path, NUL excluded; longer paths lose their leading part
@@ -218,8 +252,25 @@ pub struct ExecEvent {
     /// The process id in the process's own pid namespace: 1 for a container's
     /// first process; 0 if unreadable.
     pub vpid: u32,
+    /// The session id (`signal->pids[PIDTYPE_SID]`), in the initial pid
+    /// namespace; see [`flags::SID_UNREADABLE`].
+    pub sid: u32,
+    /// The capability sets after the exec (`cred->cap_*`, one bit per
+    /// capability number); see [`flags::CAPS_UNREADABLE`].
+    pub cap_effective: u64,
+    /// As `cap_effective`, the permitted set.
+    pub cap_permitted: u64,
+    /// As `cap_effective`, the inheritable set.
+    pub cap_inheritable: u64,
+    /// The executable's inode change time (`ctime`), seconds since the Unix
+    /// epoch; see [`flags::EXE_CTIME_UNREADABLE`].
+    pub exe_ctime_sec: i64,
+    /// The nanoseconds of `exe_ctime_sec`.
+    pub exe_ctime_nsec: u32,
     /// Explicit padding; always zero.
     pub _pad: u32,
+    /// The files at fd 0, 1 and 2 (stdin, stdout, stderr) after the exec.
+    pub stdio: [StdioFile; 3],
     /// The executable's absolute path as the process sees it, walked from its file;
     /// `bprm->filename` when [`flags::EXEPATH_AS_GIVEN`]. NUL-padded.
     pub filename: [u8; FILENAME_LEN],
@@ -411,6 +462,8 @@ const _: () = assert!(core::mem::size_of::<NetEvent>() == 120);
 const _: () = assert!(core::mem::size_of::<FileEvent>() == 104);
 const _: () = assert!(core::mem::size_of::<ExitEvent>() == 80);
 const _: () = assert!(core::mem::align_of::<EventHeader>() == 8);
-const _: () = assert!(core::mem::size_of::<ExecEvent>() == 72 + 24 + FILENAME_LEN + ARGS_LEN);
+const _: () = assert!(core::mem::size_of::<StdioFile>() == 16);
+const _: () =
+    assert!(core::mem::size_of::<ExecEvent>() == 72 + 24 + 40 + 48 + FILENAME_LEN + ARGS_LEN);
 const _: () = assert!(core::mem::size_of::<ExecEvent>().is_multiple_of(8));
 const _: () = assert!(FILENAME_LEN.is_power_of_two() && ARGS_LEN.is_power_of_two());

@@ -133,12 +133,34 @@ pub struct KernelOffsets {
     pub pid_numbers_nr: u32,
     /// `sizeof(struct upid)`: the stride of `pid.numbers`.
     pub upid_size: u32,
+    /// `file.f_inode` (a `struct inode *`); [`ABSENT`] if missing.
+    pub file_f_inode: u32,
+    /// `inode.i_sb` (a `struct super_block *`); [`ABSENT`] if missing.
+    pub inode_sb: u32,
+    /// `super_block.s_magic` (an `unsigned long`); [`ABSENT`] if missing.
+    pub sb_magic: u32,
+    /// `cred.cap_effective` (a `kernel_cap_t`: 64 bits, one per capability,
+    /// whether one `u64` or two `u32`s); [`ABSENT`] if missing.
+    pub cred_cap_effective: u32,
+    /// `cred.cap_permitted`, as `cred_cap_effective`.
+    pub cred_cap_permitted: u32,
+    /// `cred.cap_inheritable`, as `cred_cap_effective`.
+    pub cred_cap_inheritable: u32,
+    /// `signal_struct.pids[PIDTYPE_SID]` (a `struct pid *`), with `PIDTYPE_SID`
+    /// from BTF's `enum pid_type`; [`ABSENT`] if missing.
+    pub signal_pids_sid: u32,
+    /// The seconds of `inode`'s change time: `i_ctime_sec` (6.11 on),
+    /// `__i_ctime.tv_sec` (6.6 to 6.10) or `i_ctime.tv_sec`; [`ABSENT`] if none.
+    pub inode_ctime_sec: u32,
+    /// The nanoseconds of that change time (`i_ctime_nsec`, or `tv_nsec` of the
+    /// `timespec64`, read as its low `u32`); [`ABSENT`] if none.
+    pub inode_ctime_nsec: u32,
 }
 
 /// The offset of a member this kernel does not have; programs skip the read.
 pub const ABSENT: u32 = u32::MAX;
 
-const _: () = assert!(core::mem::size_of::<KernelOffsets>() == 4 * 64);
+const _: () = assert!(core::mem::size_of::<KernelOffsets>() == 4 * 73);
 
 /// Names of the load-time globals in the eBPF object.
 pub mod globals {

@@ -199,6 +199,48 @@ impl Current {
         }
     }
 
+    /// The task's fd array (`files->fdt->fd`, a `struct file **`) and its
+    /// length (`max_fds`).
+    #[inline(always)]
+    pub fn fds(self) -> (u64, u32) {
+        // SAFETY: see above the impl.
+        unsafe {
+            let files: *const u8 = btf_load(self.0, maps::offset(|o| &o.task_files));
+            let fdt: *const u8 = btf_load(files, maps::offset(|o| &o.files_fdt));
+            (
+                btf_load(fdt, maps::offset(|o| &o.fdt_fd)),
+                btf_load(fdt, maps::offset(|o| &o.fdt_max_fds)),
+            )
+        }
+    }
+
+    /// The task's credentials (`cred`), as an address to probe-read from:
+    /// `kernel_cap_t` is one `u64` on recent kernels and two `u32`s before, a
+    /// difference a BTF load would trip over and a probe read does not see.
+    #[inline(always)]
+    pub fn cred(self) -> u64 {
+        // SAFETY: see above the impl.
+        unsafe { btf_load::<*const u8>(self.0, maps::offset(|o| &o.task_cred)) as u64 }
+    }
+
+    /// The task's session id in the initial pid namespace: level 0 of the
+    /// `struct pid` in `signal->pids[PIDTYPE_SID]`.
+    #[inline(always)]
+    pub fn sid(self) -> Result<u32, i32> {
+        let at = maps::offset(|o| &o.signal_pids_sid);
+        if at == ABSENT {
+            return Err(-1);
+        }
+        // SAFETY: see above the impl; `pids` is an array of `struct pid *`,
+        // and `at` the offset of one of its elements.
+        let pid: *const u8 = unsafe {
+            let signal: *const u8 = btf_load(self.0, maps::offset(|o| &o.task_signal));
+            btf_load(signal, at)
+        };
+        let nr: i32 = read_at(pid as u64, maps::offsets().pid_numbers_nr)?;
+        Ok(nr as u32)
+    }
+
     /// The task's saved user registers (`struct pt_regs *`): at a syscall's exit
     /// they still hold the arguments it was called with.
     #[inline(always)]

@@ -120,6 +120,9 @@ catalogue! {
     /// `proc.pid.ts`
     PROC_PID_TS = "proc.pid.ts", Uint, true,
         "When the process started, in nanoseconds since the Unix epoch, at the precision /proc shows (a clock tick, 10 ms), so it is the same whether the agent saw the process start or found it running.";
+    /// `proc.duration`
+    PROC_DURATION = "proc.duration", Uint, true,
+        "In rules and outputs: nanoseconds from the process's start (proc.pid.ts) to the event.";
     /// `proc.exec_id`
     PROC_EXEC_ID = "proc.exec_id", String, false,
         "A name for this program run by this process, unique across the node's boots and across nodes, and the same after an agent restart: boot, start time, pid and exec count.";
@@ -168,6 +171,39 @@ catalogue! {
     /// `proc.container_entry`
     PROC_CONTAINER_ENTRY = "proc.container_entry", String, false,
         "How the process came into its container: init (the container's first process or a descendant of it), exec (entered later, as kubectl exec does, or descends from such a process), unknown (its entry was before the agent started and left no trace). Absent on the host.";
+    /// `proc.stdin.type`
+    PROC_STDIN_TYPE = "proc.stdin.type", String, true,
+        "What fd 0 (stdin) is after the process's last exec: file, directory, char (a character device: a terminal, /dev/null), block, pipe (FIFOs too), ipv4, ipv6, unix, netlink, socket (another family), anon (an anon inode: eventfd, signalfd, epoll, inotify, pidfd, ...), none (not open) or unknown. Falco's values where Falco has them (a shell whose stdin is ipv4 or ipv6 is a reverse shell); char, block, anon, none and socket are ours. For a process found running at start, from /proc.";
+    /// `proc.stdout.type`
+    PROC_STDOUT_TYPE = "proc.stdout.type", String, true,
+        "What fd 1 (stdout) is, as proc.stdin.type.";
+    /// `proc.stderr.type`
+    PROC_STDERR_TYPE = "proc.stderr.type", String, true,
+        "What fd 2 (stderr) is, as proc.stdin.type.";
+    /// `thread.cap_effective`
+    THREAD_CAP_EFFECTIVE = "thread.cap_effective", String, true,
+        "The effective capability set, as Falco prints it: capability names in number order separated by spaces (CAP_CHOWN CAP_SYS_ADMIN), empty for none. Read at exec, changed by a successful capset (a set*id call that changes them shows at the next exec); kept per process (a capset by another thread of the process changes it for the process). For a process found running at start, from /proc (CapEff).";
+    /// `thread.cap_permitted`
+    THREAD_CAP_PERMITTED = "thread.cap_permitted", String, true,
+        "The permitted capability set, as thread.cap_effective.";
+    /// `thread.cap_inheritable`
+    THREAD_CAP_INHERITABLE = "thread.cap_inheritable", String, true,
+        "The inheritable capability set, as thread.cap_effective.";
+    /// `proc.sid`
+    PROC_SID = "proc.sid", Uint, true,
+        "The session id in the host's pid namespace: the pid of the session's leader (as ps -o sid shows from the host). Read at exec; a setsid after it shows at the next exec.";
+    /// `proc.sname`
+    PROC_SNAME = "proc.sname", String, true,
+        "The proc.name of the session leader: the process whose pid is proc.sid or, once it is gone, the eldest known ancestor in the same session (as Falco); absent when neither is known.";
+    /// `proc.is_exe_changed`
+    PROC_IS_EXE_CHANGED = "proc.is_exe_changed", Bool, false,
+        "Container drift: the executable's inode changed (created, written, chmod-ed, linked) after the process's container started, read as its ctime at exec against container.start_ts. True for a binary copied or downloaded into a running container and run; false for the image's own. False on the host; absent when either time is unknown.";
+    /// `proc.pexe`
+    PROC_PEXE = "proc.pexe", String, true,
+        "The parent's proc.exe (its argv[0]).";
+    /// `proc.aexe`
+    PROC_AEXE = "proc.aexe", List, true,
+        "proc.exe (argv[0]) of the process and its known ancestors, as proc.aname.";
     /// `container.id`
     CONTAINER_ID = "container.id", String, true,
         "The container's id, first 12 hex digits; host for processes outside containers.";
@@ -180,6 +216,9 @@ catalogue! {
     /// `container.name`
     CONTAINER_NAME = "container.name", String, true,
         "The container's name in its pod; host outside containers.";
+    /// `container.start_ts`
+    CONTAINER_START_TS = "container.start_ts", Uint, true,
+        "When the container started, in nanoseconds since the Unix epoch: the start of the earliest process the agent has known in its cgroup: the runtime's first one there (runc's `runc init`, which sets the container up and forks its pid 1, tens of ms before the entry point runs). Not the cgroup directory's times: cgroupfs gives no birth time, and a directory's ctime is when its inode was last brought into the cache, not when it was made. Absent on the host.";
     /// `container.image`
     CONTAINER_IMAGE = "container.image", String, true,
         "The image as the pod spec names it.";
@@ -264,6 +303,30 @@ catalogue! {
     /// `fd.sport`
     FD_SPORT = "fd.sport", Uint, true,
         "Server port.";
+    /// `fd.ip`
+    FD_IP = "fd.ip", String, true,
+        "In rules: the client or the server IP address of a connect or accept; a comparison holds if it holds for either (fd.ip = 10.0.0.1, fd.ip != 0.0.0.0).";
+    /// `fd.net`
+    FD_NET = "fd.net", String, true,
+        "In rules: fd.ip compared with CIDR ranges (fd.net = 10.0.0.0/8).";
+    /// `fd.cnet`
+    FD_CNET = "fd.cnet", String, true,
+        "In rules: fd.cip compared with CIDR ranges.";
+    /// `fd.snet`
+    FD_SNET = "fd.snet", String, true,
+        "In rules: fd.sip compared with CIDR ranges (fd.snet in (rfc_1918_addresses)).";
+    /// `fd.lnet`
+    FD_LNET = "fd.lnet", String, true,
+        "In rules: fd.lip compared with CIDR ranges.";
+    /// `fd.rnet`
+    FD_RNET = "fd.rnet", String, true,
+        "In rules: fd.rip compared with CIDR ranges.";
+    /// `fd.connected`
+    FD_CONNECTED = "fd.connected", Bool, true,
+        "In rules, for network events: whether the socket is connected (a connect that succeeded or is in progress, an accept).";
+    /// `fd.name_changed`
+    FD_NAME_CHANGED = "fd.name_changed", Bool, true,
+        "In rules, for network events: whether the event changed the socket's name; false, since each network event reports its own endpoints.";
     /// `fd.name_source`
     FD_NAME_SOURCE = "fd.name_source", String, false,
         "How fd.name was found: opened (walked from the opened file) or as_given (the open failed; the given path, made absolute, not normalised).";
@@ -278,7 +341,7 @@ catalogue! {
         "The file descriptor an open returned (absent when it failed).";
     /// `fd.typechar`
     FD_TYPECHAR = "fd.typechar", String, true,
-        "The opened file's type: f file, d directory, l symlink, c/b character/block device, p pipe, s socket.";
+        "The opened file's type: f file, d directory, l symlink, c/b character/block device, p pipe, s socket; for network events, as Falco: 4 (IPv4) or 6 (IPv6).";
     /// `evt.rawres`
     EVT_RAWRES = "evt.rawres", Int, true,
         "The syscall's return value: 0, a file descriptor or another value, or a negative errno.";

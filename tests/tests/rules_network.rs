@@ -99,6 +99,14 @@ fn cases(closed: u16, open: u16) -> Vec<Case> {
             Act::sh(format!("/bin/nc -e /bin/sh 127.0.0.1 {open}; true")).host_network(),
             Act::sh(format!("echo id | /bin/nc 127.0.0.1 {open}; true")).host_network(),
         ),
+        Case::new(
+            "Reverse shell in container",
+            "Critical",
+            ("proc.stdin.type", is("ipv4")),
+            // busybox's nc -e runs its shell in-process, without an exec.
+            Act::over_socket("exit 0"),
+            Act::sh("echo exit | /bin/sh"),
+        ),
     ]
 }
 
@@ -110,28 +118,4 @@ fn network_rules_fire_on_their_triggers_and_not_their_neighbours() {
     let (closed, open) = (closed_port(), closing_listener());
     let sensor = Sensor::start(&[]);
     check(&sensor, &cases(closed, open));
-}
-
-/// The rules of `rules/default/pending.yaml`, which wait for fields not yet on
-/// main.
-#[test]
-#[ignore = "waits for proc.stdin.type on main (rules/default/pending.yaml)"]
-fn pending_network_rules_fire_on_their_triggers_and_not_their_neighbours() {
-    if !can_load_ebpf("rules_network_pending") {
-        return;
-    }
-    let open = closing_listener();
-    let args = sensor_tests::findings::with_pending_rules();
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let sensor = Sensor::start(&args);
-    check(
-        &sensor,
-        &[Case::new(
-            "Reverse shell in container",
-            "Critical",
-            ("proc.stdin.type", is("ipv4")),
-            Act::sh(format!("/bin/nc -e /bin/sh 127.0.0.1 {open}; true")).host_network(),
-            Act::sh("echo exit | /bin/sh"),
-        )],
-    );
 }

@@ -6,7 +6,7 @@
 //!
 //! Kernel module loads (init_module, finit_module) have no tracepoint on this
 //! kernel: their rule is tested on hand-made events in the sensor's unit tests
-//! (`engine::default_rules`).
+//! (`sensor/src/engine/default_rules_tests.rs`).
 
 use sensor_tests::{
     can_load_ebpf,

@@ -186,6 +186,13 @@ fn cases() -> Vec<Case> {
             Act::sh("/bin/find /root /home -name id_rsa; true"),
             Act::sh("/bin/find /tmp -name '*.log'; true"),
         ),
+        Case::new(
+            "Drifted binary run in container",
+            "Error",
+            ("proc.exepath", is("/opt/tool")),
+            Act::sh(format!("mkdir -p /opt; {COPY} /opt/tool; /opt/tool true")),
+            Act::sh("/bin/true"),
+        ),
     ]
 }
 
@@ -196,27 +203,4 @@ fn process_rules_fire_on_their_triggers_and_not_their_neighbours() {
     }
     let sensor = Sensor::start(&[]);
     check(&sensor, &cases());
-}
-
-/// The rules of `rules/default/pending.yaml`, which wait for fields not yet on
-/// main.
-#[test]
-#[ignore = "waits for proc.is_exe_changed on main (rules/default/pending.yaml)"]
-fn pending_process_rules_fire_on_their_triggers_and_not_their_neighbours() {
-    if !can_load_ebpf("rules_process_pending") {
-        return;
-    }
-    let args = sensor_tests::findings::with_pending_rules();
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let sensor = Sensor::start(&args);
-    check(
-        &sensor,
-        &[Case::new(
-            "Drifted binary run in container",
-            "Error",
-            ("proc.exepath", is("/opt/tool")),
-            Act::sh(format!("mkdir -p /opt; {COPY} /opt/tool; /opt/tool true")),
-            Act::sh("/bin/true"),
-        )],
-    );
 }

@@ -13,11 +13,13 @@ const BPF_LINKER_VERSION: &str = "0.10.0";
 /// The LLVM major that bpf-linker 0.10.0 was verified against (nightly 1.97's LLVM).
 const VERIFIED_LLVM_MAJOR: u32 = 22;
 /// Debian packages the tests need: runc and busybox-static for real containers,
-/// protobuf-compiler for the gRPC contract.
+/// protobuf-compiler for the gRPC contract, procps for `ps -o sid` (what the
+/// session test compares `proc.sid` with; minimal images lack it).
 const DEBIAN_PACKAGES: &[(&str, &str)] = &[
     ("runc", "runc"),
     ("busybox-static", "busybox"),
     ("protobuf-compiler", "protoc"),
+    ("procps", "ps"),
 ];
 
 /// Runs every set-up step.

@@ -26,6 +26,7 @@ use crate::{
     file::path::{END, PATH_SCRATCH, read_path, root_of, walk},
     kernel,
     maps::{self, EVENTS, EXECVEAT_INFLIGHT},
+    process::facts,
 };
 
 /// `sched_process_exec` format: `__data_loc char[] filename` (offset in the low 16
@@ -68,6 +69,11 @@ fn try_sched_process_exec(ctx: &TracePointContext) -> Result<(), i32> {
     event.tty = task.tty();
     event.vpid = task.vpid();
     event._pad = 0;
+    event.exe_ctime_sec = 0;
+    event.exe_ctime_nsec = 0;
+    // Cleared once `exe_path` has read the change time.
+    event.header.flags |= flags::EXE_CTIME_UNREADABLE;
+    facts::fill(event, task);
 
     // SAFETY: offsets inside the tracepoint record, checked against its format.
     let old_pid: i32 = unsafe { ctx.read_at(SCHED_EXEC_OLD_PID) }.unwrap_or(0);
@@ -96,7 +102,7 @@ fn exe_path(event: &mut ExecEvent, current: kernel::Current) -> Result<(), i32> 
     let exe: u64 = kernel::read_at(mm, o.mm_exe_file)?;
     let at = read_path(exe, o.file_f_path)?;
     if let Ok(inode) = kernel::read_at::<u64>(at.dentry, o.dentry_inode)
-        && kernel::read_at::<u32>(inode, o.inode_nlink) == Ok(0)
+        && facts::exe_inode(event, inode) == Ok(0)
     {
         event.header.flags |= flags::EXE_UNLINKED;
         let name: u64 = kernel::read_at(at.dentry, o.dentry_name + o.qstr_name)?;

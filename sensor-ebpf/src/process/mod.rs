@@ -2,4 +2,5 @@
 
 pub mod exec;
 pub mod exit;
+pub mod facts;
 pub mod fork;

@@ -135,7 +135,7 @@ mod tests {
   priority: WARNING
 - rule: needs a field we lack
   desc: x
-  condition: evt.type = execve and proc.sname = bash
+  condition: evt.type = execve and proc.is_vpgid_leader = true
   output: "%proc.name"
   priority: NOTICE
 - rule: only events we do not report
@@ -155,7 +155,10 @@ mod tests {
             v.iter().map(|v| v.loaded).collect::<Vec<_>>(),
             [true, false, false, false]
         );
-        assert_eq!(v[1].reason.as_deref(), Some("no field proc.sname"));
+        assert_eq!(
+            v[1].reason.as_deref(),
+            Some("no field proc.is_vpgid_leader")
+        );
         assert!(
             v[2].reason
                 .as_deref()

@@ -22,7 +22,7 @@ use crate::{
         procfs,
         users::{Ids, UserCache, UserConfig, UserStats},
     },
-    event::Event,
+    event::{Event, clock::BootClock},
 };
 
 /// What the enricher needs to start.
@@ -87,6 +87,26 @@ pub struct Who<'a> {
     /// `user.loginname`: the name of the process's login uid, when set, in the
     /// host's passwd file.
     pub user_loginname: Option<Arc<str>>,
+    /// The leader of the process's session (`proc.sname`), when known: see
+    /// [`crate::context::process::ProcessTable::session_leader`].
+    pub session_leader: Option<&'a Process>,
+    /// When the process's container started, ns since the Unix epoch
+    /// (`container.start_ts`); `None` on the host or when unknown.
+    pub container_start_ns: Option<u64>,
+}
+
+impl Who<'_> {
+    /// Container drift (`proc.is_exe_changed`): whether the executable's inode
+    /// changed after the container started. `Some(false)` on the host; `None`
+    /// when the process, its executable's change time or its container's start
+    /// is unknown.
+    pub fn is_exe_changed(&self) -> Option<bool> {
+        if self.container.is_none() {
+            return Some(false);
+        }
+        let ctime = self.process?.facts.exe_ctime_ns?;
+        Some(ctime > self.container_start_ns?)
+    }
 }
 
 /// Containers by cgroup id; a cgroup's container never changes. Bounded: cleared
@@ -238,7 +258,15 @@ impl Enricher {
             Some(a) => (Some(a.name), Some(a.home), Some(a.shell)),
             None => (None, None, None),
         };
+        // Boot time to wall time now: the change time it is compared with is
+        // wall time, stamped by the kernel when the file changed.
+        let container_start_ns = container
+            .as_ref()
+            .and_then(|c| self.table.container_start_ns(&c.id))
+            .map(|boot_ns| BootClock::now().epoch_ns(boot_ns));
         Who {
+            session_leader: self.table.session_leader(event.task.pid),
+            container_start_ns,
             process,
             ancestors,
             exec_id,

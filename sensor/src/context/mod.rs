@@ -14,6 +14,8 @@ pub mod exec_id;
 pub mod kubelet;
 pub mod process;
 pub mod procfs;
+pub mod procfs_facts;
+pub mod starts;
 pub mod users;
 
 pub use enrich::{EnrichConfig, EnrichError, Enricher, Who};

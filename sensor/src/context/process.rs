@@ -11,8 +11,11 @@
 use std::{collections::HashMap, path::PathBuf, sync::Arc};
 
 use crate::{
-    context::procfs::{self, ProcEntry},
-    event::{Body, Event},
+    context::{
+        procfs::{self, ProcEntry},
+        starts::ContainerStarts,
+    },
+    event::{Body, Event, Facts},
 };
 
 /// How a process came to be in its container.
@@ -79,6 +82,18 @@ pub struct Process {
     pub container: Option<Arc<str>>,
     /// How it entered its container.
     pub entry: Entry,
+    /// Its stdio types, capability sets, session id and executable change
+    /// time, as its last exec (or /proc at start) showed them.
+    pub facts: Facts,
+}
+
+impl Process {
+    /// Whether capability number `cap` (`CAP_SYS_ADMIN` is 21; see
+    /// [`crate::event::facts::cap_number`]) is in its effective set: a mask
+    /// test, no string built. False when its capabilities are unknown.
+    pub fn has_cap(&self, cap: u32) -> bool {
+        self.facts.caps.is_some_and(|caps| caps.has_effective(cap))
+    }
 }
 
 /// Counts of what the table did, for metrics.
@@ -133,6 +148,7 @@ const MAX_DEPTH: usize = 64;
 #[derive(Debug)]
 pub struct ProcessTable {
     procs: HashMap<u32, Process>,
+    starts: ContainerStarts,
     config: TableConfig,
     stats: TableStats,
 }
@@ -142,6 +158,7 @@ impl ProcessTable {
     pub fn new(config: TableConfig) -> Self {
         Self {
             procs: HashMap::new(),
+            starts: ContainerStarts::default(),
             config,
             stats: TableStats::default(),
         }
@@ -159,6 +176,10 @@ impl ProcessTable {
         entries.sort_by_key(|e| e.start_ticks);
         for entry in entries.into_iter().filter(|e| !e.kernel_thread) {
             let container = container_of(&entry);
+            if let Some(c) = &container {
+                let start_ns = self.ticks_ns(entry.start_ticks);
+                self.starts.note(c, start_ns);
+            }
             let process = self.process_from_proc(entry, container);
             if self.insert(process) {
                 self.stats.scanned += 1;
@@ -169,6 +190,27 @@ impl ProcessTable {
     /// The process with this pid.
     pub fn get(&self, pid: u32) -> Option<&Process> {
         self.procs.get(&pid)
+    }
+
+    /// When `container` started: the start of the earliest process the table
+    /// has known in it, ns since boot (see [`crate::context::starts`]).
+    pub fn container_start_ns(&self, container: &str) -> Option<u64> {
+        self.starts.get(container)
+    }
+
+    /// The leader of the process's session: the process whose pid is its
+    /// session id or, when that one is gone, its eldest ancestor in the same
+    /// session, as Falco's `proc.sname` finds it. `None` when neither is known.
+    pub fn session_leader(&self, pid: u32) -> Option<&Process> {
+        let sid = self.procs.get(&pid)?.facts.sid.filter(|&sid| sid != 0)?;
+        if let Some(leader) = self.procs.get(&sid)
+            && leader.facts.sid.is_none_or(|own| own == sid)
+        {
+            return Some(leader);
+        }
+        self.ancestors(pid)
+            .take_while(|p| p.facts.sid == Some(sid))
+            .last()
     }
 
     /// How many processes the table holds.
@@ -210,6 +252,9 @@ impl ProcessTable {
     /// after the event has been reported with its process.
     pub fn observe(&mut self, event: &Event, container: Option<Arc<str>>) {
         let start_ticks = self.ticks(event.task.start_ns);
+        if let Some(c) = &container {
+            self.starts.note(c, event.task.start_ns);
+        }
         match &event.body {
             Body::Fork => self.fork(event, start_ticks, container),
             Body::Exec(exec) => {
@@ -237,6 +282,15 @@ impl ProcessTable {
                     process.tty = exec.tty;
                     process.vpid = vpid;
                     process.entry = entry;
+                    process.facts = exec.facts;
+                }
+            }
+            Body::Priv(call) => {
+                let caps = call.capset_caps();
+                if let Some(process) = self.current(event, start_ticks, container)
+                    && caps.is_some()
+                {
+                    process.facts.caps = caps;
                 }
             }
             _ => {
@@ -270,6 +324,12 @@ impl ProcessTable {
             .retain(|&pid, process| procfs::start_ticks(&root, pid) == Some(process.start_ticks));
         let swept = before - self.procs.len();
         self.stats.swept += swept as u64;
+        let live: std::collections::HashSet<&str> = self
+            .procs
+            .values()
+            .filter_map(|p| p.container.as_deref())
+            .collect();
+        self.starts.retain(|id| live.contains(id));
         swept
     }
 
@@ -277,6 +337,12 @@ impl ProcessTable {
     /// them for `/proc/<pid>/stat`.
     pub fn ticks(&self, ns: u64) -> u64 {
         procfs::ticks_from_boot_ns(ns, self.config.ticks_per_second)
+    }
+
+    /// /proc's clock ticks since boot in ns since boot, to a tick.
+    fn ticks_ns(&self, ticks: u64) -> u64 {
+        let per_tick = 1_000_000_000 / self.config.ticks_per_second.clamp(1, 1_000_000_000);
+        ticks.saturating_mul(per_tick)
     }
 
     /// Adds `process`, replacing an entry with its pid; false when full.
@@ -326,6 +392,7 @@ impl ProcessTable {
             tty: parent.map_or(0, |p| p.tty),
             vpid: None,
             cgroup_id: task.cgroup_id,
+            facts: parent.map_or_else(Facts::default, |p| p.facts),
             entry: match (&container, parent) {
                 (None, _) => Entry::Host,
                 (Some(_), Some(p)) if p.container == container => p.entry,
@@ -416,6 +483,7 @@ impl ProcessTable {
             tty: entry.tty,
             vpid: entry.vpid,
             cgroup_id: 0,
+            facts: entry.facts,
             container,
         }
     }
@@ -443,6 +511,7 @@ impl ProcessTable {
             tty: 0,
             vpid: None,
             cgroup_id: task.cgroup_id,
+            facts: Facts::default(),
             container,
         }
     }

@@ -49,6 +49,7 @@ fn exec(path: &str, vpid: u32) -> Body {
         loginuid: Some(1000),
         tty: 0x8800,
         vpid,
+        facts: crate::event::Facts::default(),
     })
 }
 
@@ -219,4 +220,144 @@ fn a_sweep_drops_what_proc_no_longer_shows_and_the_cap_holds() {
     real.observe(&event(u32::MAX - 1, 1, 1, Body::Fork), None);
     assert_eq!(real.sweep(), 1, "only the made-up process goes");
     assert!(real.get(me).is_some());
+}
+
+fn exec_with(path: &str, vpid: u32, facts: Facts) -> Body {
+    let Body::Exec(mut exec) = exec(path, vpid) else {
+        unreachable!("exec() makes an exec")
+    };
+    exec.facts = facts;
+    Body::Exec(exec)
+}
+
+fn facts(sid: u32, effective: u64, stdin: crate::event::FdType) -> Facts {
+    Facts {
+        stdio: [
+            stdin,
+            crate::event::FdType::Pipe,
+            crate::event::FdType::Char,
+        ],
+        caps: Some(crate::event::Caps {
+            effective,
+            permitted: effective,
+            inheritable: 0,
+        }),
+        sid: Some(sid),
+        exe_ctime_ns: Some(1_000),
+    }
+}
+
+#[test]
+fn a_fork_copies_the_exec_facts_an_exec_replaces_them_a_capset_changes_caps() {
+    use crate::event::{FdType, PrivCall, PrivSyscall};
+    let mut t = table();
+    let sh = facts(10, u64::MAX, FdType::Char);
+    t.observe(&event(10, 1, 5, exec_with("/bin/sh", 10, sh)), None);
+    t.observe(&event(11, 10, 7, Body::Fork), None);
+    let child = t.get(11).expect("the child");
+    assert_eq!(child.facts, sh, "inherited at fork");
+    assert!(child.has_cap(21), "CAP_SYS_ADMIN from its parent");
+
+    let nc = facts(10, 1 << 13, FdType::Ipv4);
+    t.observe(&event(11, 10, 7, exec_with("/bin/nc", 11, nc)), None);
+    let child = t.get(11).expect("the child");
+    assert_eq!(child.facts, nc, "replaced at exec");
+    assert!(child.has_cap(13) && !child.has_cap(21) && !child.has_cap(99));
+
+    let capset = |result, version| PrivCall {
+        syscall: PrivSyscall::Capset,
+        result,
+        args: [version, 1 << 12, 1 << 12 | 1 << 13, 0],
+        name: String::new(),
+    };
+    t.observe(&event(11, 10, 7, Body::Priv(capset(-1, 0x2008_0522))), None);
+    assert!(t.get(11).is_some_and(|p| p.has_cap(13)), "a failed capset");
+    t.observe(&event(11, 10, 7, Body::Priv(capset(0, 0x2008_0522))), None);
+    let caps = t.get(11).and_then(|p| p.facts.caps).expect("caps");
+    assert_eq!(
+        (caps.effective, caps.permitted),
+        (1 << 12, 1 << 12 | 1 << 13)
+    );
+    assert_eq!(t.get(11).map(|p| p.facts.stdio[0]), Some(FdType::Ipv4));
+
+    // A process first seen in an event knows none of them.
+    t.observe(&event(40, 1, 9, Body::Fork), None);
+    assert_eq!(t.get(40).map(|p| p.facts), Some(Facts::default()));
+    assert!(t.get(40).is_some_and(|p| !p.has_cap(0)));
+}
+
+#[test]
+fn the_session_leader_is_the_process_whose_pid_is_the_sid_or_its_eldest_ancestor() {
+    use crate::event::FdType;
+    let mut t = table();
+    t.observe(
+        &event(
+            10,
+            1,
+            5,
+            exec_with("/bin/sh", 10, facts(10, 0, FdType::Char)),
+        ),
+        None,
+    );
+    t.observe(
+        &event(
+            11,
+            10,
+            6,
+            exec_with("/bin/sh", 11, facts(10, 0, FdType::Char)),
+        ),
+        None,
+    );
+    t.observe(
+        &event(
+            12,
+            11,
+            7,
+            exec_with("/bin/cat", 12, facts(10, 0, FdType::Pipe)),
+        ),
+        None,
+    );
+    assert_eq!(t.session_leader(12).map(|p| p.pid), Some(10));
+    assert_eq!(
+        t.session_leader(10).map(|p| p.pid),
+        Some(10),
+        "its own leader"
+    );
+    // The leader gone: the eldest ancestor in the same session, as Falco.
+    t.retire(&event(10, 1, 5, Body::Exit(Exit { status: 0 })));
+    assert_eq!(t.session_leader(12).map(|p| p.pid), Some(11));
+    // A session of its own, with its leader unknown: none.
+    t.observe(
+        &event(
+            13,
+            12,
+            8,
+            exec_with("/bin/sh", 13, facts(99, 0, FdType::Char)),
+        ),
+        None,
+    );
+    assert!(t.session_leader(13).is_none());
+    // A sid of 0 (no session) or unknown names no leader.
+    t.observe(
+        &event(14, 1, 8, exec_with("/bin/x", 14, facts(0, 0, FdType::Char))),
+        None,
+    );
+    assert!(t.session_leader(14).is_none());
+    assert!(t.session_leader(999).is_none());
+}
+
+#[test]
+fn a_container_started_with_its_earliest_process_and_is_forgotten_without_any() {
+    let mut t = table();
+    t.observe(&event(20, 1, 50, exec("/bin/sh", 1)), c("cc"));
+    t.observe(&event(21, 20, 60, Body::Fork), c("cc"));
+    assert_eq!(t.container_start_ns("cc"), Some(50 * TICK_NS + 5));
+    // An earlier start, seen late (runc init, moved into the cgroup), wins.
+    t.observe(&event(19, 1, 40, Body::Fork), c("cc"));
+    assert_eq!(t.container_start_ns("cc"), Some(40 * TICK_NS + 5));
+    assert_eq!(t.container_start_ns("host"), None);
+    // No such processes in this (empty) /proc: the sweep drops them, and the
+    // container with them.
+    t.sweep();
+    assert_eq!(t.container_start_ns("cc"), None);
 }

@@ -20,6 +20,9 @@ use std::{
 use ::procfs::process::{Process, Stat};
 use sensor_common::event::ARGS_LEN;
 
+use super::procfs_facts::{self, SocketTables};
+use crate::event::Facts;
+
 /// Most argument bytes kept, NUL separators included: what an exec event carries, so
 /// a process looks the same whether it was read here or seen starting.
 pub const MAX_ARGS_BYTES: usize = ARGS_LEN;
@@ -99,6 +102,9 @@ pub struct ProcEntry {
     /// The pid in the process's own pid namespace (the last of `status`'s
     /// `NSpid`): 1 for a container's first process.
     pub vpid: Option<u32>,
+    /// Its stdio types, capability sets, session and executable change time
+    /// (see [`procfs_facts`]).
+    pub facts: Facts,
 }
 
 /// Why a process could not be read.
@@ -175,15 +181,18 @@ impl Scan {
 
 /// Reads process `pid` from `proc_root` (normally `/proc`).
 pub fn read(proc_root: &Path, pid: u32) -> Result<ProcEntry, ProcError> {
-    let process = Process::new_with_root(proc_root.join(pid.to_string()))
+    let dir = proc_root.join(pid.to_string());
+    let process = Process::new_with_root(dir.clone())
         .map_err(|source| procfs_error(pid, "its directory", source))?;
-    read_process(&process, pid)
+    read_process(&process, pid, &dir, &mut SocketTables::default())
 }
 
 /// Reads every process in `proc_root`. Only thread groups are listed there (threads
 /// hide under `task/`), so every entry is a process.
 pub fn scan(proc_root: &Path) -> Scan {
     let mut scan = Scan::default();
+    // One read of each network namespace's socket tables for the whole scan.
+    let mut sockets = SocketTables::default();
     let processes = match ::procfs::process::all_processes_with_root(proc_root) {
         Ok(processes) => processes,
         Err(err) => {
@@ -213,7 +222,8 @@ pub fn scan(proc_root: &Path) -> Scan {
         let Ok(pid) = u32::try_from(process.pid) else {
             continue;
         };
-        match read_process(&process, pid) {
+        let dir = proc_root.join(pid.to_string());
+        match read_process(&process, pid, &dir, &mut sockets) {
             Ok(entry) => scan.entries.push(entry),
             Err(err) if err.is_vanished() => scan.vanished += 1,
             Err(err) => scan.failed(err.to_string()),
@@ -255,14 +265,20 @@ pub fn ticks_from_boot_ns(ns: u64, ticks_per_second: u64) -> u64 {
     u64::try_from(ticks).unwrap_or(u64::MAX)
 }
 
-fn read_process(process: &Process, pid: u32) -> Result<ProcEntry, ProcError> {
+fn read_process(
+    process: &Process,
+    pid: u32,
+    dir: &Path,
+    sockets: &mut SocketTables,
+) -> Result<ProcEntry, ProcError> {
     let stat = process
         .stat()
         .map_err(|source| procfs_error(pid, "stat", source))?;
     if exited(&stat) {
         return Err(ProcError::Vanished { pid });
     }
-    let (uid, gid, vpid) = status_ids(process, pid)?;
+    let status = read_capped(process, pid, "status", MAX_STATUS_BYTES)?;
+    let (uid, gid, vpid) = status_ids(&status, pid)?;
     let cmdline = read_capped(process, pid, "cmdline", MAX_ARGS_BYTES as u64 + 1)?;
     let (args, args_truncated) = split_args(&cmdline);
     let ppid = u32::try_from(stat.ppid).unwrap_or(0);
@@ -283,6 +299,11 @@ fn read_process(process: &Process, pid: u32) -> Result<ProcEntry, ProcError> {
             return Err(ProcError::Vanished { pid });
         }
     }
+    let facts = if kernel_thread {
+        Facts::default()
+    } else {
+        procfs_facts::read(dir, &status, stat.session, sockets)
+    };
     Ok(ProcEntry {
         pid,
         ppid,
@@ -303,6 +324,7 @@ fn read_process(process: &Process, pid: u32) -> Result<ProcEntry, ProcError> {
             .and_then(|text| v2_cgroup(&text)),
         kernel_thread,
         vpid,
+        facts,
     })
 }
 
@@ -323,8 +345,7 @@ fn exited(stat: &Stat) -> bool {
 /// `status`, read as bytes: its `Name:` line is the command name, which may be
 /// any bytes, and procfs's own parser refuses non-UTF-8. The kernel escapes
 /// newlines in that name, so no process can forge a `Uid:` line.
-fn status_ids(process: &Process, pid: u32) -> Result<(u32, u32, Option<u32>), ProcError> {
-    let status = read_capped(process, pid, "status", MAX_STATUS_BYTES)?;
+fn status_ids(status: &[u8], pid: u32) -> Result<(u32, u32, Option<u32>), ProcError> {
     let fields = |key: &[u8]| {
         let line = status
             .split(|&b| b == b'\n')

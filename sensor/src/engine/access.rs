@@ -174,6 +174,34 @@ pub enum Id {
     LoginName,
     /// Another `evt.arg.*` field (of the rarer event kinds), by catalogue name.
     Arg(&'static str),
+    /// `proc.stdin.type`, `proc.stdout.type`, `proc.stderr.type`: fd 0, 1, 2.
+    StdioType(u8),
+    /// `thread.cap_effective`.
+    CapEffective,
+    /// `thread.cap_permitted`.
+    CapPermitted,
+    /// `thread.cap_inheritable`.
+    CapInheritable,
+    /// `proc.sid`.
+    Sid,
+    /// `proc.sname`.
+    Sname,
+    /// `proc.is_exe_changed`.
+    ExeChanged,
+    /// `container.start_ts`.
+    ContainerStartTs,
+    /// `proc.pexe`.
+    Pexe,
+    /// `proc.aexe`, `proc.aexe[N]`.
+    Aexe,
+    /// `proc.duration`.
+    Duration,
+    /// `fd.ip`, `fd.net`: the client or the server address.
+    EitherIp,
+    /// `fd.connected`.
+    Connected,
+    /// `fd.name_changed`.
+    NameChanged,
 }
 
 /// What kind of value a field has, which decides the operators it takes.
@@ -191,6 +219,8 @@ pub enum Kind {
     Ip,
     /// Several strings.
     List,
+    /// A capability set: `contains`/`icontains` test one capability by name.
+    Caps,
 }
 
 /// How a field's argument is given.
@@ -312,6 +342,27 @@ const IDS: &[(&str, Id)] = &[
     (f::EVT_ARG_MODE, Id::ArgMode),
     (f::EXIT_CODE, Id::ExitCode),
     (f::EXIT_SIGNAL, Id::ExitSignal),
+    (f::PROC_STDIN_TYPE, Id::StdioType(0)),
+    (f::PROC_STDOUT_TYPE, Id::StdioType(1)),
+    (f::PROC_STDERR_TYPE, Id::StdioType(2)),
+    (f::THREAD_CAP_EFFECTIVE, Id::CapEffective),
+    (f::THREAD_CAP_PERMITTED, Id::CapPermitted),
+    (f::THREAD_CAP_INHERITABLE, Id::CapInheritable),
+    (f::PROC_SID, Id::Sid),
+    (f::PROC_SNAME, Id::Sname),
+    (f::PROC_IS_EXE_CHANGED, Id::ExeChanged),
+    (f::CONTAINER_START_TS, Id::ContainerStartTs),
+    (f::PROC_PEXE, Id::Pexe),
+    (f::PROC_AEXE, Id::Aexe),
+    (f::PROC_DURATION, Id::Duration),
+    (f::FD_IP, Id::EitherIp),
+    (f::FD_NET, Id::EitherIp),
+    (f::FD_CNET, Id::Cip),
+    (f::FD_SNET, Id::Sip),
+    (f::FD_LNET, Id::Lip),
+    (f::FD_RNET, Id::Rip),
+    (f::FD_CONNECTED, Id::Connected),
+    (f::FD_NAME_CHANGED, Id::NameChanged),
     (f::USER_NAME, Id::UserName),
     (f::USER_HOMEDIR, Id::UserHomedir),
     (f::USER_SHELL, Id::UserShell),
@@ -332,7 +383,8 @@ pub fn resolve(name: &str, arg: Option<&str>) -> Result<Access, FieldError> {
         why,
     };
     let base = match id {
-        Id::Lip | Id::Rip | Id::Cip | Id::Sip => Kind::Ip,
+        Id::Lip | Id::Rip | Id::Cip | Id::Sip | Id::EitherIp => Kind::Ip,
+        Id::CapEffective | Id::CapPermitted | Id::CapInheritable => Kind::Caps,
         _ => match entry.ty {
             FieldType::String => Kind::Str,
             FieldType::Uint => Kind::Uint,
@@ -345,7 +397,7 @@ pub fn resolve(name: &str, arg: Option<&str>) -> Result<Access, FieldError> {
     let (arg, kind) = match (id, arg) {
         (Id::PodLabel, Some(key)) if !key.is_empty() => (Arg::Key(key.into()), Kind::Str),
         (Id::PodLabel, _) => return Err(bad("needs a label name: k8s.pod.label[NAME]")),
-        (Id::Aname | Id::Aexepath | Id::Argv, Some(index)) => {
+        (Id::Aname | Id::Aexepath | Id::Aexe | Id::Argv, Some(index)) => {
             let i = index
                 .trim()
                 .parse()

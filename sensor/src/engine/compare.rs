@@ -5,6 +5,7 @@
 use std::{collections::HashSet, net::IpAddr};
 
 use super::{access::Kind, value::Val};
+use crate::event::facts::cap_number;
 use crate::rules::{CmpOp, Value};
 
 /// Lists longer than this are hashed; shorter ones are scanned (faster when short).
@@ -175,6 +176,10 @@ pub enum Compare {
     Bool(bool),
     /// An address in one of these ranges.
     Ip(Box<[Net]>),
+    /// A capability set holds every capability of this mask (`contains`).
+    CapsHave(u64),
+    /// A capability set is exactly this one (`=`).
+    CapsAre(u64),
 }
 
 impl Compare {
@@ -201,6 +206,11 @@ impl Compare {
             }
             (Self::Bool(b), Val::Bool(v)) => *b == v,
             (Self::Ip(nets), Val::Ip(ip)) => nets.iter().any(|n| n.contains(ip)),
+            (Self::Ip(nets), Val::IpPair(a, b)) => {
+                nets.iter().any(|n| n.contains(a) || n.contains(b))
+            }
+            (Self::CapsHave(mask), Val::Caps(set)) => set & mask == *mask,
+            (Self::CapsAre(mask), Val::Caps(set)) => set == *mask,
             _ => false,
         })
     }
@@ -290,6 +300,22 @@ pub fn compile(kind: Kind, op: CmpOp, value: &Value) -> Result<(Compare, bool), 
                 _ => return Err(format!("{s:?} is not true or false")),
             }
         }
+        Kind::Caps => {
+            let mask = |s: &str| {
+                s.split([' ', '|', ','])
+                    .filter(|n| !n.is_empty())
+                    .try_fold(0u64, |mask, n| {
+                        cap_number(n)
+                            .map(|bit| mask | (1 << bit))
+                            .ok_or_else(|| format!("{n:?} is not a capability"))
+                    })
+            };
+            match op {
+                CmpOp::Contains | CmpOp::IContains => Compare::CapsHave(mask(one(op, value)?)?),
+                CmpOp::Eq | CmpOp::Ne => Compare::CapsAre(mask(one(op, value)?)?),
+                _ => return wrong(),
+            }
+        }
         Kind::Ip => {
             if !matches!(op, CmpOp::Eq | CmpOp::Ne | CmpOp::In) {
                 return wrong();
@@ -311,6 +337,7 @@ fn kind_name(kind: Kind) -> &'static str {
         Kind::Bool => "boolean",
         Kind::Ip => "address",
         Kind::List => "list",
+        Kind::Caps => "capability set",
     }
 }
 

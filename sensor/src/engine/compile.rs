@@ -112,7 +112,7 @@ fn cost(node: &Node) -> u32 {
         | access::Id::ArgFlags
         | access::Id::ArgMode
         | access::Id::Arg(_) => 4,
-        access::Id::Aname | access::Id::Aexepath | access::Id::Argv => 2,
+        access::Id::Aname | access::Id::Aexepath | access::Id::Aexe | access::Id::Argv => 2,
         _ => 1,
     };
     match node {
@@ -176,6 +176,8 @@ fn fields_hold(op: CmpOp, a: Val<'_>, b: Val<'_>) -> bool {
         (Val::Str(x), Val::Str(y)) => x.cmp(y),
         (Val::Bool(x), Val::Bool(y)) => x.cmp(&y),
         (Val::Ip(x), Val::Ip(y)) => x.cmp(&y),
+        (Val::IpPair(..), _) | (_, Val::IpPair(..)) => return false,
+        (Val::Caps(x), Val::Caps(y)) => x.cmp(&y),
         (x, y) => match (number(x), number(y)) {
             (Some(x), Some(y)) => x.cmp(&y),
             _ => return false,

@@ -14,6 +14,7 @@ use super::{
     value::Val,
 };
 use crate::{
+    event::facts::cap_names,
     output::{context as who_json, json},
     rules::{Priority, render},
 };
@@ -70,6 +71,10 @@ pub fn write_text(out: &mut String, v: Val<'_>) {
         Val::Ip(ip) => {
             let _ = write!(out, "{ip}");
         }
+        Val::IpPair(a, b) => {
+            let _ = write!(out, "{a},{b}");
+        }
+        Val::Caps(set) => out.push_str(&cap_names(set)),
         Val::List(list) => {
             for (i, item) in list.iter().enumerate() {
                 if i > 0 {
@@ -90,7 +95,9 @@ pub fn to_json(v: Val<'_>) -> Json {
         Val::Int(n) => n.into(),
         Val::Bool(b) => b.into(),
         Val::Ip(ip) => ip.to_string().into(),
+        Val::IpPair(a, b) => vec![a.to_string(), b.to_string()].into(),
         Val::List(list) => list.iter().collect::<Vec<_>>().into(),
+        Val::Caps(set) => cap_names(set).into(),
     }
 }
 

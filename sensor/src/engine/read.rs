@@ -196,6 +196,10 @@ fn exepath(p: &Process) -> &str {
     &p.exepath
 }
 
+fn argv0(p: &Process) -> &str {
+    p.args.first().map_or("", String::as_str)
+}
+
 /// `access`'s value for `s`; built values must have been [`Scratch::fill`]ed.
 pub fn read<'a>(access: &Access, s: &Subject<'a>, scratch: &'a Scratch) -> Val<'a> {
     let event = s.event;
@@ -262,6 +266,34 @@ pub fn read<'a>(access: &Access, s: &Subject<'a>, scratch: &'a Scratch) -> Val<'
         Id::Cwd => opt_str(process.and_then(|p| p.cwd.as_deref())),
         Id::Tty => process.map_or(Val::Absent, |p| Val::Uint(p.tty.into())),
         Id::Loginuid => process.map_or(Val::Absent, |p| Val::Int(p.loginuid.map_or(-1, i64::from))),
+        Id::StdioType(fd) => process.map_or(Val::Absent, |p| {
+            Val::Str(p.facts.stdio[usize::from(fd).min(2)].name())
+        }),
+        Id::CapEffective | Id::CapPermitted | Id::CapInheritable => {
+            match process.and_then(|p| p.facts.caps) {
+                Some(caps) => Val::Caps(match access.id {
+                    Id::CapEffective => caps.effective,
+                    Id::CapPermitted => caps.permitted,
+                    _ => caps.inheritable,
+                }),
+                None => Val::Absent,
+            }
+        }
+        Id::Sid => process
+            .and_then(|p| p.facts.sid)
+            .map_or(Val::Absent, |sid| Val::Uint(sid.into())),
+        Id::Sname => opt_str(who.session_leader.map(comm)),
+        Id::ExeChanged => who.is_exe_changed().map_or(Val::Absent, Val::Bool),
+        Id::ContainerStartTs => who.container_start_ns.map_or(Val::Absent, Val::Uint),
+        Id::Pexe => opt_str(who.ancestors.first().map(|p| argv0(p))),
+        Id::Duration => process.map_or(Val::Absent, |p| {
+            let ns_per_tick = 1_000_000_000 / s.ticks_per_second.clamp(1, 1_000_000_000);
+            Val::Uint(
+                event
+                    .boot_ns
+                    .saturating_sub(p.start_ticks.saturating_mul(ns_per_tick)),
+            )
+        }),
         Id::UserName => opt_str(who.user_name.as_deref()),
         Id::UserHomedir => opt_str(who.user_homedir.as_deref()),
         Id::UserShell => opt_str(who.user_shell.as_deref()),
@@ -271,18 +303,17 @@ pub fn read<'a>(access: &Access, s: &Subject<'a>, scratch: &'a Scratch) -> Val<'
         Id::Pexepath => opt_str(who.ancestors.first().map(|p| exepath(p))),
         Id::Pcmdline if who.ancestors.is_empty() => Val::Absent,
         Id::Pcmdline => built(Slot::Pcmdline),
-        Id::Aname | Id::Aexepath => {
-            let pick: fn(&Process) -> &str = if access.id == Id::Aname {
-                comm
-            } else {
-                exepath
+        Id::Aname | Id::Aexepath | Id::Aexe => {
+            let (pick, own): (fn(&Process) -> &str, Id) = match access.id {
+                Id::Aname => (comm, Id::Name),
+                Id::Aexepath => (exepath, Id::Exepath),
+                _ => (argv0, Id::Exe),
             };
             match access.arg {
                 // Item 0 is the process itself, as in Falco.
-                Arg::Index(0) if access.id == Id::Aname => Val::Str(&task.comm),
                 Arg::Index(0) => read(
                     &Access {
-                        id: Id::Exepath,
+                        id: own,
                         arg: Arg::None,
                         kind: access.kind,
                     },
@@ -379,6 +410,10 @@ fn read_body<'a>(access: &Access, s: &Subject<'a>, scratch: &'a Scratch) -> Val<
             match id {
                 Id::FdName => built(Slot::FdName),
                 Id::FdType => Val::Str(net.fd_type()),
+                Id::Typechar => Val::Str(net.typechar()),
+                Id::Connected => Val::Bool(net.connected()),
+                Id::NameChanged => Val::Bool(false),
+                Id::EitherIp => cs.map_or(Val::Absent, |(c, sv)| Val::IpPair(c.ip(), sv.ip())),
                 Id::L4proto => Val::Str(net.l4proto()),
                 Id::Lip => Val::Ip(net.local.ip()),
                 Id::Lport => Val::Uint(net.local.port().into()),

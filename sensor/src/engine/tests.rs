@@ -20,8 +20,8 @@ use crate::{
         process::{Entry, Process},
     },
     event::{
-        Body, Event, Exec, Exit, Net, NetOp, Open, OpenSyscall, Task, clock::BootClock,
-        file::PathSource,
+        Body, Caps, Event, Exec, Exit, Facts, FdType, Net, NetOp, Open, OpenSyscall, Task,
+        clock::BootClock, file::PathSource,
     },
     output::{context as who_json, json},
 };
@@ -147,6 +147,16 @@ impl World {
             cgroup_id: 7,
             container: Some(CONTAINER.into()),
             entry: Entry::Exec,
+            facts: Facts {
+                stdio: [FdType::Ipv4, FdType::Ipv4, FdType::Pipe],
+                caps: Some(Caps {
+                    effective: (1 << 21) | (1 << 16),
+                    permitted: (1 << 21) | (1 << 16),
+                    inheritable: 0,
+                }),
+                sid: Some(40),
+                exe_ctime_ns: Some(1),
+            },
         };
         let procs = vec![
             proc(100, 50, "sh", "/bin/sh", &["sh", "-c", "cat /etc/shadow"]),
@@ -255,6 +265,14 @@ const RULES: &str = r#"
   condition: spawned_process and proc.cmdline glob "sh -c cat *" and proc.args icontains SHADOW and proc.name != val(proc.pname)
   output: "%proc.cmdline"
   priority: NOTICE
+- rule: reverse shell with admin caps
+  desc: x
+  condition: >
+    spawned_process and proc.name in (shells) and proc.stdin.type in (ipv4, ipv6)
+    and thread.cap_effective contains CAP_SYS_ADMIN and thread.cap_effective icontains sys_module
+    and not thread.cap_permitted contains CAP_BPF and proc.pexe = bash and proc.aexe[2] = runc
+  output: "%proc.name caps=%thread.cap_effective stdin=%proc.stdin.type"
+  priority: CRITICAL
 - rule: disabled rule
   desc: x
   condition: spawned_process
@@ -281,7 +299,12 @@ fn rules_match_what_they_say() {
     let shell = event("sh", exec(&["sh", "-c", "cat /etc/shadow"], "/bin/sh"));
     assert_eq!(
         matched(&mut engine, &shell, &who),
-        ["shell in container", "runc ancestor", "cmdline glob"]
+        [
+            "shell in container",
+            "runc ancestor",
+            "cmdline glob",
+            "reverse shell with admin caps"
+        ]
     );
     let read = event("cat", open("/etc/shadow", libc::O_RDONLY as u32, 3));
     assert_eq!(matched(&mut engine, &read, &who), ["shadow read"]);
@@ -306,7 +329,11 @@ fn rules_match_what_they_say() {
     };
     assert_eq!(
         matched(&mut engine, &shell, &host),
-        ["runc ancestor", "cmdline glob"]
+        [
+            "runc ancestor",
+            "cmdline glob",
+            "reverse shell with admin caps"
+        ]
     );
     // No ancestors known: a rule that needs one stays quiet (no `!=` on absent).
     let orphan = Who {
@@ -328,7 +355,7 @@ fn skipped_rules_say_why() {
             .and_then(|v| v.reason.clone())
             .unwrap_or_default()
     };
-    assert_eq!(engine.rules().len(), 5);
+    assert_eq!(engine.rules().len(), 6);
     assert!(
         why("disabled rule").contains("disabled"),
         "{:?}",
@@ -340,7 +367,7 @@ fn skipped_rules_say_why() {
         "{}",
         why("type mismatch")
     );
-    assert_eq!(engine.candidates("execve").len(), 3);
+    assert_eq!(engine.candidates("execve").len(), 4);
     assert_eq!(engine.candidates("openat").len(), 1);
     assert!(engine.candidates("unlink").is_empty());
 }
@@ -434,7 +461,13 @@ fn the_engine_reads_what_trace_prints() {
             for (name, printed) in obj.iter() {
                 // proc.aname and proc.aexepath print the process first; rules
                 // read them without an index as the ancestors, as Falco does.
-                if name == crate::fields::PROC_ANAME || name == crate::fields::PROC_AEXEPATH {
+                if [
+                    crate::fields::PROC_ANAME,
+                    crate::fields::PROC_AEXEPATH,
+                    crate::fields::PROC_AEXE,
+                ]
+                .contains(&name.as_str())
+                {
                     continue;
                 }
                 let access = match resolve(name, None) {
@@ -510,4 +543,49 @@ fn rules_read_user_and_group_names() {
     assert_eq!(matched(&mut engine, &shell, &world.who()), ["not root"]);
     // A root that named no one (a distroless image): the names are absent.
     assert_eq!(matched(&mut engine, &shell, &Who::default()), ["unnamed"]);
+}
+
+/// Falco's own `outbound` macro, as its stable rules write it.
+#[test]
+fn falcos_outbound_macro_runs_unchanged() {
+    let world = World::new();
+    let who = world.who();
+    let mut engine = engine(
+        r#"
+- list: rfc_1918_addresses
+  items: ['"10.0.0.0/8"', '"172.16.0.0/12"', '"192.168.0.0/16"']
+- macro: outbound
+  condition: >
+    ((evt.type = connect or
+      (evt.type in (sendto,sendmsg) and
+       fd.l4proto != tcp and fd.connected=false and fd.name_changed=true)) and
+     (fd.typechar = 4 or fd.typechar = 6) and
+     (fd.ip != "0.0.0.0" and fd.net != "127.0.0.0/8" and not fd.snet in (rfc_1918_addresses)) and
+     (evt.rawres >= 0 or evt.res = EINPROGRESS))
+- rule: outbound
+  desc: x
+  condition: outbound and fd.connected = true and proc.duration > 0
+  output: "%fd.name"
+  priority: NOTICE
+"#,
+    );
+    for (to, expected) in [
+        ("198.51.100.7:443", true),
+        ("[2001:db8::1]:443", true),
+        ("10.2.3.4:443", false),
+        ("192.168.1.1:22", false),
+        ("127.0.0.1:8080", false),
+    ] {
+        let mut e = event("curl", connect(to));
+        if to.starts_with('[') {
+            if let Body::Net(net) = &mut e.body {
+                net.local = "[2001:db8::5]:40000".parse().expect("addr");
+            }
+        }
+        assert_eq!(
+            !matched(&mut engine, &e, &who).is_empty(),
+            expected,
+            "connect to {to}"
+        );
+    }
 }

@@ -21,8 +21,13 @@ pub enum Val<'a> {
     Bool(bool),
     /// An IP address (compared with addresses and CIDR ranges).
     Ip(IpAddr),
+    /// Two addresses, client and server: a comparison holds if it holds for
+    /// either (`fd.ip`).
+    IpPair(IpAddr, IpAddr),
     /// Several strings (`proc.argv`, the ancestors' names).
     List(List<'a>),
+    /// A capability set, one bit per capability number.
+    Caps(u64),
 }
 
 /// A multi-valued field: its items are read in place.

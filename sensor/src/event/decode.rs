@@ -6,11 +6,15 @@ use std::mem::size_of;
 
 use sensor_common::{
     EventHeader, EventKind, ExecEvent, ExitEvent, FileEvent, FsEvent, NetEvent, SyscallEvent,
-    event::{ARGS_LEN, FILENAME_LEN, FSTYPE_MAX, PATH_MAX, SYSCALL_NAME_LEN, flags, path_source},
+    event::{
+        ARGS_LEN, FILENAME_LEN, FSTYPE_MAX, PATH_MAX, SYSCALL_NAME_LEN, flags, path_source,
+        stdio_state,
+    },
 };
 
 use super::{
     Body, Event, Exec, Exit, Task,
+    facts::{self, Caps, Facts, FdType},
     file::{Open, OpenSyscall, PathSource},
     fs::{FsCall, FsSyscall},
     net::{Net, NetOp, endpoint},
@@ -201,7 +205,60 @@ fn decode_exec(
         loginuid: (raw.loginuid != u32::MAX).then_some(raw.loginuid),
         tty: raw.tty,
         vpid: raw.vpid,
+        facts: exec_facts(&raw, header.flags, unreadable),
     }))
+}
+
+/// The stdio, capability, session and change-time facts of an exec record;
+/// each one the kernel could not read is `None` (or `unknown`) and listed.
+fn exec_facts(raw: &ExecEvent, flag_bits: u32, unreadable: &mut Vec<&'static str>) -> Facts {
+    let caps = if flag_bits & flags::CAPS_UNREADABLE != 0 {
+        unreadable.extend([
+            fields::THREAD_CAP_EFFECTIVE,
+            fields::THREAD_CAP_PERMITTED,
+            fields::THREAD_CAP_INHERITABLE,
+        ]);
+        None
+    } else {
+        Some(Caps {
+            effective: raw.cap_effective,
+            permitted: raw.cap_permitted,
+            inheritable: raw.cap_inheritable,
+        })
+    };
+    let sid = if flag_bits & flags::SID_UNREADABLE != 0 {
+        unreadable.push(fields::PROC_SID);
+        None
+    } else {
+        Some(raw.sid)
+    };
+    let exe_ctime_ns = if flag_bits & flags::EXE_CTIME_UNREADABLE != 0 {
+        None
+    } else {
+        facts::epoch_ns(raw.exe_ctime_sec, raw.exe_ctime_nsec)
+    };
+    if exe_ctime_ns.is_none() {
+        unreadable.push(fields::PROC_IS_EXE_CHANGED);
+    }
+    let stdio = raw.stdio.map(|file| FdType::from_kernel(&file));
+    for (fd, name) in [
+        fields::PROC_STDIN_TYPE,
+        fields::PROC_STDOUT_TYPE,
+        fields::PROC_STDERR_TYPE,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        if raw.stdio[fd].state == stdio_state::UNREAD {
+            unreadable.push(name);
+        }
+    }
+    Facts {
+        stdio,
+        caps,
+        sid,
+        exe_ctime_ns,
+    }
 }
 
 /// Lists `fd.name` as cut or unreadable when the kernel flagged its path so.
@@ -349,6 +406,7 @@ fn split_args(block: &[u8]) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sensor_common::event::StdioFile;
 
     fn header(kind: u32, flags: u32) -> EventHeader {
         let mut comm = [0u8; 16];
@@ -377,7 +435,30 @@ mod tests {
             loginuid: u32::MAX,
             tty: 0x8801,
             vpid: 1,
+            sid: 77,
+            cap_effective: 1 << 21,
+            cap_permitted: 1 << 21 | 1,
+            cap_inheritable: 0,
+            exe_ctime_sec: 1_700_000_000,
+            exe_ctime_nsec: 5,
             _pad: 0,
+            stdio: [
+                StdioFile {
+                    state: stdio_state::OPEN,
+                    mode: 0o140_777,
+                    family: 2,
+                    ..StdioFile::default()
+                },
+                StdioFile {
+                    state: stdio_state::OPEN,
+                    mode: 0o010_600,
+                    ..StdioFile::default()
+                },
+                StdioFile {
+                    state: stdio_state::CLOSED,
+                    ..StdioFile::default()
+                },
+            ],
             filename: [0; FILENAME_LEN],
             args: [0; ARGS_LEN],
         };
@@ -408,6 +489,45 @@ mod tests {
         assert_eq!((exec.loginuid, exec.tty), (None, 0x8801));
         assert_eq!((event.task.start_ns, event.task.exec_seq), (40, 3));
         assert!(event.truncated.is_empty() && event.unreadable.is_empty());
+        let f = exec.facts;
+        assert_eq!(f.stdio, [FdType::Ipv4, FdType::Pipe, FdType::NotOpen]);
+        assert_eq!(f.sid, Some(77));
+        assert_eq!(f.caps.map(|c| c.permitted), Some(1 << 21 | 1));
+        assert_eq!(f.exe_ctime_ns, Some(1_700_000_000_000_000_005));
+    }
+
+    #[test]
+    fn unreadable_exec_facts_are_none_and_listed() {
+        let bits = flags::CAPS_UNREADABLE | flags::SID_UNREADABLE | flags::EXE_CTIME_UNREADABLE;
+        let mut bytes = exec_bytes(bits, b"/bin/ls", b"ls\0");
+        // The state of stdout: unread.
+        let stdout_at = size_of::<EventHeader>() + 24 + 40 + 16;
+        bytes[stdout_at..stdout_at + 2].copy_from_slice(&stdio_state::UNREAD.to_ne_bytes());
+        let event = decode(&bytes).expect("valid record");
+        let Body::Exec(exec) = event.body else {
+            panic!("an exec body")
+        };
+        let f = exec.facts;
+        assert_eq!((f.caps, f.sid, f.exe_ctime_ns), (None, None, None));
+        assert_eq!(f.stdio[1], FdType::Unknown);
+        for field in [
+            fields::THREAD_CAP_EFFECTIVE,
+            fields::PROC_SID,
+            fields::PROC_IS_EXE_CHANGED,
+            fields::PROC_STDOUT_TYPE,
+        ] {
+            assert!(event.unreadable.contains(&field), "{field}");
+        }
+        assert!(!event.unreadable.contains(&fields::PROC_STDIN_TYPE));
+        // A nanosecond part past a second is not a time.
+        let mut bytes = exec_bytes(0, b"/bin/ls", b"ls\0");
+        let nsec_at = size_of::<EventHeader>() + 24 + 32;
+        bytes[nsec_at..nsec_at + 4].copy_from_slice(&u32::MAX.to_ne_bytes());
+        let event = decode(&bytes).expect("valid record");
+        let Body::Exec(exec) = event.body else {
+            panic!("an exec body")
+        };
+        assert_eq!(exec.facts.exe_ctime_ns, None);
     }
 
     #[test]

@@ -2,12 +2,14 @@
 
 pub mod clock;
 pub mod decode;
+pub mod facts;
 pub mod file;
 pub mod fs;
 pub mod net;
 pub mod privilege;
 
 pub use decode::{DecodeError, decode};
+pub use facts::{Caps, Facts, FdType};
 pub use file::{Open, OpenSyscall};
 pub use fs::{FsCall, FsSyscall};
 pub use net::{Net, NetOp};
@@ -115,6 +117,8 @@ pub struct Exec {
     /// The process id in its own pid namespace (1: a container's first process);
     /// 0 if unreadable.
     pub vpid: u32,
+    /// Its stdio, capabilities, session and executable change time after the exec.
+    pub facts: Facts,
 }
 
 impl Event {
@@ -310,6 +314,7 @@ mod tests {
                 loginuid: None,
                 tty: 0,
                 vpid: 0,
+                facts: Default::default(),
             })
         };
         let addr = "127.0.0.1:80".parse().expect("address");

@@ -51,6 +51,22 @@ impl Net {
         if self.local.is_ipv4() { "ipv4" } else { "ipv6" }
     }
 
+    /// Falco's `fd.typechar` of a socket: `4` (IPv4) or `6` (IPv6).
+    pub fn typechar(&self) -> &'static str {
+        if self.local.is_ipv4() { "4" } else { "6" }
+    }
+
+    /// Whether the socket is connected (Falco's `fd.connected`): a connect that
+    /// succeeded or is in progress, or an accept that succeeded.
+    pub fn connected(&self) -> bool {
+        const EINPROGRESS: i64 = -(libc::EINPROGRESS as i64);
+        match self.op {
+            NetOp::Connect => self.result == 0 || self.result == EINPROGRESS,
+            NetOp::Accept => self.result >= 0,
+            NetOp::Listen | NetOp::Bind => false,
+        }
+    }
+
     /// Falco's `fd.l4proto`: `tcp`, `udp`, `icmp`, `raw`, or `unknown`.
     pub fn l4proto(&self) -> &'static str {
         match self.protocol {

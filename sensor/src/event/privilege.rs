@@ -4,6 +4,8 @@
 use sensor_common::event::syscall_id as id;
 use serde_json::Value;
 
+use super::facts::Caps;
+
 /// Which syscall.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PrivSyscall {
@@ -149,61 +151,35 @@ impl PrivCall {
     }
 }
 
-const CAPS: [&str; 41] = [
-    "CAP_CHOWN",
-    "CAP_DAC_OVERRIDE",
-    "CAP_DAC_READ_SEARCH",
-    "CAP_FOWNER",
-    "CAP_FSETID",
-    "CAP_KILL",
-    "CAP_SETGID",
-    "CAP_SETUID",
-    "CAP_SETPCAP",
-    "CAP_LINUX_IMMUTABLE",
-    "CAP_NET_BIND_SERVICE",
-    "CAP_NET_BROADCAST",
-    "CAP_NET_ADMIN",
-    "CAP_NET_RAW",
-    "CAP_IPC_LOCK",
-    "CAP_IPC_OWNER",
-    "CAP_SYS_MODULE",
-    "CAP_SYS_RAWIO",
-    "CAP_SYS_CHROOT",
-    "CAP_SYS_PTRACE",
-    "CAP_SYS_PACCT",
-    "CAP_SYS_ADMIN",
-    "CAP_SYS_BOOT",
-    "CAP_SYS_NICE",
-    "CAP_SYS_RESOURCE",
-    "CAP_SYS_TIME",
-    "CAP_SYS_TTY_CONFIG",
-    "CAP_MKNOD",
-    "CAP_LEASE",
-    "CAP_AUDIT_WRITE",
-    "CAP_AUDIT_CONTROL",
-    "CAP_SETFCAP",
-    "CAP_MAC_OVERRIDE",
-    "CAP_MAC_ADMIN",
-    "CAP_SYSLOG",
-    "CAP_WAKE_ALARM",
-    "CAP_BLOCK_SUSPEND",
-    "CAP_AUDIT_READ",
-    "CAP_PERFMON",
-    "CAP_BPF",
-    "CAP_CHECKPOINT_RESTORE",
-];
+/// Capability sets print as Falco prints them, here as in `thread.cap_*`.
+pub use super::facts::cap_names;
 
-/// A capability set as Falco prints it: names separated by spaces; unknown bits as
-/// `CAP_<n>`.
-pub fn cap_names(set: u64) -> String {
-    (0..64)
-        .filter(|bit| set & (1 << bit) != 0)
-        .map(|bit| {
-            CAPS.get(bit as usize)
-                .map_or_else(|| format!("CAP_{bit}"), |name| (*name).to_string())
+/// capset(2)'s header versions (`include/uapi/linux/capability.h`): the first
+/// carries 32 bits of each set, the later two 64.
+const CAPSET_V1: u64 = 0x1998_0330;
+const CAPSET_V2: u64 = 0x2007_1026;
+const CAPSET_V3: u64 = 0x2008_0522;
+
+impl PrivCall {
+    /// The capability sets a successful capset gave its thread; `None` for
+    /// another call, a failed one, or one whose sets the kernel could not read
+    /// (its version is then not one the kernel accepts).
+    pub fn capset_caps(&self) -> Option<Caps> {
+        if self.syscall != PrivSyscall::Capset || self.result != 0 {
+            return None;
+        }
+        let mask = match self.args[0] {
+            // Version 1 sets the upper halves to zero.
+            CAPSET_V1 => u64::from(u32::MAX),
+            CAPSET_V2 | CAPSET_V3 => u64::MAX,
+            _ => return None,
+        };
+        Some(Caps {
+            effective: self.args[1] & mask,
+            permitted: self.args[2] & mask,
+            inheritable: self.args[3] & mask,
         })
-        .collect::<Vec<_>>()
-        .join(" ")
+    }
 }
 
 fn ptrace_request(request: u64) -> String {
@@ -290,6 +266,26 @@ mod tests {
                 assert!(!s.name().is_empty());
             }
         }
+    }
+
+    #[test]
+    fn only_a_successful_capset_of_a_known_version_sets_caps() {
+        let call = |result, version| PrivCall {
+            syscall: PrivSyscall::Capset,
+            result,
+            args: [version, u64::MAX, 1 << 21, 0],
+            name: String::new(),
+        };
+        let v3 = call(0, CAPSET_V3).capset_caps().expect("caps");
+        assert_eq!((v3.effective, v3.permitted), (u64::MAX, 1 << 21));
+        let v1 = call(0, CAPSET_V1).capset_caps().expect("caps");
+        assert_eq!(v1.effective, u64::from(u32::MAX));
+        assert_eq!(call(-1, CAPSET_V3).capset_caps(), None);
+        // An unread header leaves the user pointer where the version goes.
+        assert_eq!(call(0, 0x7ffd_1234_5678).capset_caps(), None);
+        let mut setuid = call(0, CAPSET_V3);
+        setuid.syscall = PrivSyscall::Setuid;
+        assert_eq!(setuid.capset_caps(), None);
     }
 
     #[test]

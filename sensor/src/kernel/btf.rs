@@ -115,6 +115,7 @@ pub fn offsets_from(raw: &[u8]) -> Result<KernelOffsets, BtfError> {
     let btf = Btf::load_raw(raw).map_err(|e| BtfError::Parse {
         reason: e.to_string(),
     })?;
+    let ctime = ctime_offsets(&btf);
     Ok(KernelOffsets {
         task_real_parent: member_offset(&btf, "task_struct", "real_parent")?,
         task_tgid: member_offset(&btf, "task_struct", "tgid")?,
@@ -179,7 +180,104 @@ pub fn offsets_from(raw: &[u8]) -> Result<KernelOffsets, BtfError> {
         pid_level: member_offset(&btf, "pid", "level")?,
         pid_numbers_nr: member_offset(&btf, "pid", "numbers")? + member_offset(&btf, "upid", "nr")?,
         upid_size: struct_size(&btf, "upid")?,
+        // The facts an exec reports beyond the program (stdio, capabilities,
+        // session, executable change time) are extras: a kernel without one of
+        // these members loses that fact, not the exec event.
+        file_f_inode: optional(member_offset(&btf, "file", "f_inode")),
+        inode_sb: optional(member_offset(&btf, "inode", "i_sb")),
+        sb_magic: optional(member_offset(&btf, "super_block", "s_magic")),
+        cred_cap_effective: optional(member_offset(&btf, "cred", "cap_effective")),
+        cred_cap_permitted: optional(member_offset(&btf, "cred", "cap_permitted")),
+        cred_cap_inheritable: optional(member_offset(&btf, "cred", "cap_inheritable")),
+        signal_pids_sid: session_pid(&btf),
+        inode_ctime_sec: ctime.0,
+        inode_ctime_nsec: ctime.1,
     })
+}
+
+/// The exec facts this kernel's BTF cannot give, by catalogue field: each of
+/// them is absent from every event (logged once at load, not counted per exec).
+pub fn missing_exec_facts(o: &KernelOffsets) -> Vec<&'static str> {
+    use crate::fields as f;
+    let mut missing = Vec::new();
+    if o.file_f_inode == ABSENT {
+        missing.extend([f::PROC_STDIN_TYPE, f::PROC_STDOUT_TYPE, f::PROC_STDERR_TYPE]);
+    }
+    if [
+        o.cred_cap_effective,
+        o.cred_cap_permitted,
+        o.cred_cap_inheritable,
+    ]
+    .contains(&ABSENT)
+    {
+        missing.extend([
+            f::THREAD_CAP_EFFECTIVE,
+            f::THREAD_CAP_PERMITTED,
+            f::THREAD_CAP_INHERITABLE,
+        ]);
+    }
+    if o.signal_pids_sid == ABSENT {
+        missing.extend([f::PROC_SID, f::PROC_SNAME]);
+    }
+    if o.inode_ctime_sec == ABSENT || o.inode_ctime_nsec == ABSENT {
+        missing.push(f::PROC_IS_EXE_CHANGED);
+    }
+    missing
+}
+
+/// The offset, or [`ABSENT`] for a member this kernel lacks.
+fn optional(offset: Result<u32, BtfError>) -> u32 {
+    offset.unwrap_or(ABSENT)
+}
+
+/// The value of enumerator `name` in the enum called `enum_name`.
+fn enum_value(btf: &Btf<'_>, enum_name: &str, name: &str) -> Option<i64> {
+    btf.types().iter().find_map(|ty| match ty {
+        BtfType::Enum(e) if e.name == enum_name => e
+            .values
+            .iter()
+            .find(|v| v.name == name)
+            .map(|v| i64::from(v.value)),
+        BtfType::Enum64(e) if e.name == enum_name => {
+            e.values.iter().find(|v| v.name == name).map(|v| v.value)
+        }
+        _ => None,
+    })
+}
+
+/// Where `signal_struct.pids[PIDTYPE_SID]` is: the array of `struct pid *`
+/// (kernels since 4.19) indexed by the enum's own value, not a number of ours.
+fn session_pid(btf: &Btf<'_>) -> u32 {
+    let Ok(pids) = member_offset(btf, "signal_struct", "pids") else {
+        return ABSENT;
+    };
+    match enum_value(btf, "pid_type", "PIDTYPE_SID").and_then(|v| u32::try_from(v).ok()) {
+        // `pids` holds pointers: 8 bytes each on the 64-bit targets we build for.
+        Some(index) if index < 16 => pids + index * 8,
+        _ => ABSENT,
+    }
+}
+
+/// Where an inode's change time is, seconds then nanoseconds: its own members
+/// since 6.11, a `timespec64` called `__i_ctime` in 6.6 to 6.10 and `i_ctime`
+/// before. The `timespec64`'s `tv_nsec` is a `long`, read as its low half.
+fn ctime_offsets(btf: &Btf<'_>) -> (u32, u32) {
+    if let (Ok(sec), Ok(nsec)) = (
+        member_offset(btf, "inode", "i_ctime_sec"),
+        member_offset(btf, "inode", "i_ctime_nsec"),
+    ) {
+        return (sec, nsec);
+    }
+    let (Ok(tv_sec), Ok(tv_nsec)) = (
+        member_offset(btf, "timespec64", "tv_sec"),
+        member_offset(btf, "timespec64", "tv_nsec"),
+    ) else {
+        return (ABSENT, ABSENT);
+    };
+    ["__i_ctime", "i_ctime"]
+        .iter()
+        .find_map(|name| member_offset(btf, "inode", name).ok())
+        .map_or((ABSENT, ABSENT), |at| (at + tv_sec, at + tv_nsec))
 }
 
 /// Offsets in `struct pt_regs` of the registers that carry a syscall's first four

@@ -179,6 +179,13 @@ impl KernelSensor {
         }
         let offsets = btf::kernel_offsets()?;
         tracing::debug!(?offsets, "kernel struct offsets from BTF");
+        let missing = btf::missing_exec_facts(&offsets);
+        if !missing.is_empty() {
+            tracing::warn!(
+                fields = missing.join(", "),
+                "this kernel's BTF lacks members these fields are read from: exec events go without them"
+            );
+        }
         let wakeup = config.wakeup.threshold();
         let mut ebpf = EbpfLoader::new()
             .override_global(globals::OFFSETS, &offsets, true)

@@ -5,7 +5,7 @@ use serde_json::{Map, Value};
 
 use crate::{
     context::{Who, kubelet::WorkloadKind, process::Process},
-    event::clock::BootClock,
+    event::{clock::BootClock, facts::cap_names},
     fields as f,
 };
 
@@ -47,6 +47,7 @@ pub fn add(obj: &mut Map<String, Value>, who: &Who<'_>, clock: &BootClock, ticks
     }
     if let Some(parent) = who.ancestors.first() {
         obj.insert(f::PROC_PNAME.into(), parent.comm.clone().into());
+        obj.insert(f::PROC_PEXE.into(), argv0(parent).into());
         obj.insert(f::PROC_PEXEPATH.into(), (*parent.exepath).into());
         obj.insert(
             f::PROC_PCMDLINE.into(),
@@ -63,8 +64,55 @@ pub fn add(obj: &mut Map<String, Value>, who: &Who<'_>, clock: &BootClock, ticks
         f::PROC_AEXEPATH.into(),
         chain().map(|p| Value::from(&*p.exepath)).collect(),
     );
+    obj.insert(
+        f::PROC_AEXE.into(),
+        chain().map(|p| Value::from(argv0(p))).collect(),
+    );
+    if let Some(leader) = who.session_leader {
+        obj.insert(f::PROC_SNAME.into(), leader.comm.clone().into());
+    }
+    if let Some(changed) = who.is_exe_changed() {
+        obj.insert(f::PROC_IS_EXE_CHANGED.into(), changed.into());
+    }
+    if let Some(start) = who.container_start_ns {
+        obj.insert(f::CONTAINER_START_TS.into(), start.into());
+    }
     container(obj, who);
     users(obj, who);
+}
+
+/// `proc.exe`: the process's argv[0], empty when it has none.
+fn argv0(p: &Process) -> &str {
+    p.args.first().map_or("", String::as_str)
+}
+
+/// The exec facts: stdio types, capability sets (names built here, for output
+/// only), session id.
+fn facts(obj: &mut Map<String, Value>, p: &Process) {
+    let f = &p.facts;
+    for (key, ty) in [f::PROC_STDIN_TYPE, f::PROC_STDOUT_TYPE, f::PROC_STDERR_TYPE]
+        .into_iter()
+        .zip(f.stdio)
+    {
+        obj.insert(key.into(), ty.name().into());
+    }
+    if let Some(caps) = f.caps {
+        obj.insert(
+            f::THREAD_CAP_EFFECTIVE.into(),
+            cap_names(caps.effective).into(),
+        );
+        obj.insert(
+            f::THREAD_CAP_PERMITTED.into(),
+            cap_names(caps.permitted).into(),
+        );
+        obj.insert(
+            f::THREAD_CAP_INHERITABLE.into(),
+            cap_names(caps.inheritable).into(),
+        );
+    }
+    if let Some(sid) = f.sid {
+        obj.insert(f::PROC_SID.into(), sid.into());
+    }
 }
 
 fn process(obj: &mut Map<String, Value>, p: &Process, clock: &BootClock, ticks_per_second: u64) {
@@ -96,6 +144,7 @@ fn process(obj: &mut Map<String, Value>, p: &Process, clock: &BootClock, ticks_p
     if p.container.is_some() {
         obj.insert(f::PROC_CONTAINER_ENTRY.into(), p.entry.name().into());
     }
+    facts(obj, p);
 }
 
 fn container(obj: &mut Map<String, Value>, who: &Who<'_>) {

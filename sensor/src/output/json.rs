@@ -66,6 +66,7 @@ pub fn event(event: &Event, clock: &BootClock) -> Value {
         }
         Body::Net(net) => {
             obj.insert(f::FD_TYPE.into(), net.fd_type().into());
+            obj.insert(f::FD_TYPECHAR.into(), net.typechar().into());
             obj.insert(f::FD_L4PROTO.into(), net.l4proto().into());
             obj.insert(f::FD_NAME.into(), net.fd_name().into());
             obj.insert(f::FD_LIP.into(), net.local.ip().to_string().into());
@@ -183,6 +184,7 @@ mod tests {
                 loginuid: Some(1000),
                 tty: 0,
                 vpid: 10,
+                facts: Default::default(),
             }),
         }
     }
