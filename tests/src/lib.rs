@@ -7,6 +7,7 @@
 
 pub mod container;
 pub mod facts;
+pub mod findings;
 pub mod floor;
 pub mod kubelet;
 pub mod progtime;

@@ -220,3 +220,7 @@ mod tests {
         assert!(!engine.rules().is_empty());
     }
 }
+
+#[cfg(test)]
+#[path = "default_rules_tests.rs"]
+mod default_rules_tests;
