@@ -50,8 +50,8 @@ pub struct NoiseStats {
 /// What noise control did with a finding.
 #[derive(Debug)]
 pub enum Admit {
-    /// Send it now.
-    Send(Finding),
+    /// Send it now (boxed: the other answers carry nothing).
+    Send(Box<Finding>),
     /// Folded into an identical earlier one (counted in the window's summary).
     Folded,
     /// Held back by its rule's rate limit (counted in the rule's next finding).
@@ -62,7 +62,7 @@ impl Admit {
     /// The finding to send, if any.
     pub fn into_sent(self) -> Option<Finding> {
         match self {
-            Self::Send(f) => Some(f),
+            Self::Send(f) => Some(*f),
             Self::Folded | Self::Limited => None,
         }
     }
@@ -153,7 +153,7 @@ impl Noise {
             );
         }
         self.stats.passed += 1;
-        Admit::Send(finding)
+        Admit::Send(Box::new(finding))
     }
 
     fn take_token(&mut self, rule: &Arc<str>, now: Instant) -> bool {
@@ -268,6 +268,7 @@ mod tests {
             assert!(
                 noise
                     .admit(finding("r", "a"), t0 + Duration::from_secs(i))
+                    .into_sent()
                     .is_none()
             );
         }
@@ -286,6 +287,7 @@ mod tests {
         assert!(
             noise
                 .admit(finding("r", "a"), t0 + Duration::from_secs(11))
+                .into_sent()
                 .is_some()
         );
         let s = noise.stats();
