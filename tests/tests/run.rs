@@ -129,6 +129,85 @@ fn findings_carry_falcos_format_and_the_container() {
     );
 }
 
+/// `GET path` on the agent's metrics endpoint: the status line and the body.
+fn get(addr: &str, path: &str) -> (String, String) {
+    use std::io::{Read as _, Write as _};
+    let mut stream = std::net::TcpStream::connect(addr).expect("connecting to the endpoint");
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: sensor\r\nConnection: close\r\n\r\n"
+    )
+    .expect("sending the request");
+    let mut answer = String::new();
+    stream
+        .read_to_string(&mut answer)
+        .expect("reading the answer");
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
+    (
+        head.lines().next().unwrap_or("").to_owned(),
+        body.to_owned(),
+    )
+}
+
+#[test]
+fn metrics_count_findings_and_events_and_readiness_shows() {
+    if !can_load_ebpf("metrics_count_findings_and_events_and_readiness_shows") {
+        return;
+    }
+    let marker = nonce("metrics");
+    let dir = tmp_dir("run-metrics");
+    let rules = dir.join("rules.yaml");
+    write(&rules, &rule("Metered", &marker));
+    let run = Trace::run(&[
+        "--stdout",
+        "--rules",
+        rules.to_str().expect("utf-8"),
+        "--fold-window-secs",
+        "600",
+        "--metrics-addr",
+        "127.0.0.1:0",
+    ]);
+    let line = run.wait_log("serving /metrics", Duration::from_secs(5));
+    let addr = line
+        .split("addr=")
+        .nth(1)
+        .and_then(|a| a.split_whitespace().next())
+        .expect("the bound address in the log")
+        .to_owned();
+    assert_eq!(get(&addr, "/readyz").0, "HTTP/1.1 200 OK");
+    assert_eq!(get(&addr, "/healthz").0, "HTTP/1.1 200 OK");
+    assert_eq!(get(&addr, "/nope").0, "HTTP/1.1 404 Not Found");
+    let c = trigger(&marker, 3);
+    let found = findings_until(&run, Duration::from_secs(20), |f| {
+        !of_rule(f, "Metered", &c.id).is_empty()
+    });
+    assert_eq!(of_rule(&found, "Metered", &c.id).len(), 1);
+    // Counts reach the metrics within a tick.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let text = loop {
+        let (status, text) = get(&addr, "/metrics");
+        assert_eq!(status, "HTTP/1.1 200 OK");
+        if text.contains("sensor_findings_folded_total{rule=\"Metered\"} 2")
+            || Instant::now() > deadline
+        {
+            break text;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    for want in [
+        "sensor_findings_total{rule=\"Metered\",priority=\"Warning\"} 1",
+        "sensor_findings_folded_total{rule=\"Metered\"} 2",
+        "sensor_rules{state=\"loaded\"} 1",
+    ] {
+        assert!(text.lines().any(|l| l == want), "{want} not in\n{text}");
+    }
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("sensor_events_total{kind=\"open\"} ")),
+        "{text}"
+    );
+}
+
 #[test]
 fn rules_reload_on_change_and_sighup_and_bad_files_are_refused() {
     if !can_load_ebpf("rules_reload_on_change_and_sighup_and_bad_files_are_refused") {
