@@ -3,6 +3,8 @@
 //! that the cheapest tests run first (the conditions have no side effects, so the
 //! order changes the cost, never the result).
 
+use std::collections::HashMap;
+
 use super::{
     access::{self, Access},
     compare::{self, Compare, StrTest},
@@ -42,6 +44,55 @@ pub enum Node {
     Exists(Access),
     /// Decided when the rule was compiled for one event type.
     Const(bool),
+    /// A part several rules share (a macro, a common test), evaluated once per
+    /// event and remembered under this number.
+    Memo(u32, Box<Node>),
+}
+
+/// The parts of conditions that more than one rule (or one rule twice) has:
+/// each gets a number, and its value is remembered per event.
+#[derive(Debug, Default)]
+pub struct Memos<'e> {
+    ids: HashMap<&'e Expr, u32>,
+}
+
+impl<'e> Memos<'e> {
+    /// Numbers every sub-condition that occurs more than once in `conditions`.
+    pub fn new(conditions: impl IntoIterator<Item = &'e Expr>) -> Self {
+        fn count<'e>(e: &'e Expr, seen: &mut HashMap<&'e Expr, u32>) {
+            *seen.entry(e).or_default() += 1;
+            match e {
+                Expr::And(items) | Expr::Or(items) => items.iter().for_each(|i| count(i, seen)),
+                Expr::Not(inner) => count(inner, seen),
+                Expr::Compare { .. } | Expr::Exists(_) => {}
+            }
+        }
+        let mut seen = HashMap::new();
+        for e in conditions {
+            count(e, &mut seen);
+        }
+        let mut ids = HashMap::new();
+        for (e, n) in seen {
+            // evt.type tests are decided per type; the rest is worth a memo.
+            let decided =
+                matches!(e, Expr::Compare { field, .. } if field.name == crate::fields::EVT_TYPE);
+            if n > 1 && !decided {
+                let id = ids.len() as u32;
+                ids.insert(e, id);
+            }
+        }
+        Self { ids }
+    }
+
+    /// How many numbers there are.
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
 }
 
 /// Resolves a field reference of a condition or template.
@@ -51,10 +102,23 @@ pub fn field(f: &FieldRef) -> Result<Access, String> {
 
 /// Compiles an expanded condition.
 pub fn compile(expr: &Expr) -> Result<Node, String> {
+    compile_with(expr, &Memos::default())
+}
+
+/// Compiles an expanded condition, its shared parts numbered by `memos`.
+pub fn compile_with(expr: &Expr, memos: &Memos<'_>) -> Result<Node, String> {
+    let node = compile_node(expr, memos)?;
+    Ok(match memos.ids.get(expr) {
+        Some(&id) => Node::Memo(id, Box::new(node)),
+        None => node,
+    })
+}
+
+fn compile_node(expr: &Expr, memos: &Memos<'_>) -> Result<Node, String> {
     Ok(match expr {
-        Expr::And(items) => Node::All(ordered(items)?),
-        Expr::Or(items) => Node::Any(ordered(items)?),
-        Expr::Not(inner) => Node::Not(Box::new(compile(inner)?)),
+        Expr::And(items) => Node::All(ordered(items, memos)?),
+        Expr::Or(items) => Node::Any(ordered(items, memos)?),
+        Expr::Not(inner) => Node::Not(Box::new(compile_with(inner, memos)?)),
         Expr::Exists(f) => Node::Exists(field(f)?),
         Expr::Compare {
             field: f,
@@ -96,8 +160,11 @@ pub fn compile(expr: &Expr) -> Result<Node, String> {
     })
 }
 
-fn ordered(items: &[Expr]) -> Result<Box<[Node]>, String> {
-    let mut nodes = items.iter().map(compile).collect::<Result<Vec<_>, _>>()?;
+fn ordered(items: &[Expr], memos: &Memos<'_>) -> Result<Box<[Node]>, String> {
+    let mut nodes = items
+        .iter()
+        .map(|e| compile_with(e, memos))
+        .collect::<Result<Vec<_>, _>>()?;
     nodes.sort_by_key(cost);
     Ok(nodes.into())
 }
@@ -119,6 +186,7 @@ fn cost(node: &Node) -> u32 {
     };
     match node {
         Node::Const(_) => 0,
+        Node::Memo(_, inner) => cost(inner),
         Node::All(items) | Node::Any(items) => items.iter().map(cost).sum(),
         Node::Not(inner) => cost(inner),
         Node::Exists(a) => read(a),
@@ -178,6 +246,10 @@ impl Node {
                     .is_some_and(|b| b != *negate),
             ),
             Self::Exists(access) if access.id == access::Id::EvtType => Self::Const(true),
+            Self::Memo(id, inner) => match inner.specialize(evt_type) {
+                Self::Const(b) => Self::Const(b),
+                node => Self::Memo(*id, Box::new(node)),
+            },
             other => other.clone(),
         }
     }
@@ -186,6 +258,14 @@ impl Node {
     pub fn eval(&self, s: &Subject<'_>, scratch: &mut Scratch) -> bool {
         match self {
             Self::Const(b) => *b,
+            Self::Memo(id, inner) => match scratch.memo(*id) {
+                Some(known) => known,
+                None => {
+                    let value = inner.eval(s, scratch);
+                    scratch.remember(*id, value);
+                    value
+                }
+            },
             Self::All(items) => items.iter().all(|n| n.eval(s, scratch)),
             Self::Any(items) => items.iter().any(|n| n.eval(s, scratch)),
             Self::Not(inner) => !inner.eval(s, scratch),

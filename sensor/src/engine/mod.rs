@@ -75,9 +75,15 @@ impl Engine {
     /// Compiles every enabled rule of `set` that the sensor can run.
     pub fn new(set: &RuleSet) -> Self {
         let mut engine = Self::default();
+        let memos = compile::Memos::new(
+            set.rules()
+                .iter()
+                .filter(|r| r.enabled)
+                .map(|r| &r.condition),
+        );
         for rule in set.rules() {
             let reason = if rule.enabled {
-                match compile_rule(rule) {
+                match compile_rule(rule, &memos) {
                     Ok(compiled) => {
                         engine.rules.push(compiled);
                         None
@@ -93,6 +99,7 @@ impl Engine {
                 reason,
             });
         }
+        engine.scratch.memos(memos.len());
         engine.by_type = vec![Bucket::default(); TYPE_SLOTS];
         for ty in evt_types() {
             let Some(slot) = evt_type_slot(ty) else {
@@ -170,7 +177,7 @@ impl Engine {
     }
 }
 
-fn compile_rule(rule: &Rule) -> Result<Compiled, String> {
+fn compile_rule(rule: &Rule, memos: &compile::Memos<'_>) -> Result<Compiled, String> {
     if rule.source != "syscall" {
         return Err(format!("source `{}` is not this sensor's", rule.source));
     }
@@ -202,7 +209,7 @@ fn compile_rule(rule: &Rule) -> Result<Compiled, String> {
     };
     let output = resolve(&mut rule.output_fields.iter())?;
     let reads = resolve(&mut rule.fields.iter())?;
-    let condition = compile::compile(&rule.condition)?;
+    let condition = compile::compile_with(&rule.condition, memos)?;
     Ok(Compiled {
         rule: Arc::new(rule.clone()),
         condition,

@@ -56,6 +56,11 @@ pub struct Scratch {
     /// built once per such event when a rule reads one.
     args: Vec<(&'static str, Json)>,
     args_filled: bool,
+    /// Values of shared sub-conditions for this event: valid where the stamp
+    /// is the current epoch, so a new event needs no clearing.
+    memo_stamp: Vec<u32>,
+    memo_value: Vec<bool>,
+    epoch: u32,
 }
 
 impl Scratch {
@@ -63,6 +68,35 @@ impl Scratch {
     pub fn reset(&mut self) {
         self.filled = 0;
         self.args_filled = false;
+        self.epoch = self.epoch.wrapping_add(1);
+        if self.epoch == 0 {
+            // Once in four billion events: no stamp may outlive its epoch's
+            // next turn, and 0 is never a current epoch.
+            self.memo_stamp.fill(0);
+            self.epoch = 1;
+        }
+    }
+
+    /// Makes room for `n` remembered sub-conditions.
+    pub fn memos(&mut self, n: usize) {
+        self.memo_stamp = vec![0; n];
+        self.memo_value = vec![false; n];
+        self.epoch = 1;
+    }
+
+    /// The value of shared sub-condition `id` for this event, if known.
+    pub fn memo(&self, id: u32) -> Option<bool> {
+        let i = id as usize;
+        (self.memo_stamp.get(i) == Some(&self.epoch)).then(|| self.memo_value[i])
+    }
+
+    /// Remembers the value of shared sub-condition `id` for this event.
+    pub fn remember(&mut self, id: u32, value: bool) {
+        let i = id as usize;
+        if let (Some(stamp), Some(v)) = (self.memo_stamp.get_mut(i), self.memo_value.get_mut(i)) {
+            *stamp = self.epoch;
+            *v = value;
+        }
     }
 
     /// Builds `access`'s value for `s` if it is built rather than borrowed: call

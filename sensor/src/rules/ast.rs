@@ -5,7 +5,7 @@
 use std::{collections::BTreeSet, fmt};
 
 /// A condition after macro and list expansion.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Expr {
     /// All of these hold (n-ary so that long `and not` chains stay shallow).
     And(Vec<Expr>),
@@ -46,7 +46,7 @@ impl FieldRef {
 }
 
 /// The right side of a comparison.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Value {
     /// One value, bare or quoted (quotes and escapes removed).
     Str(String),
