@@ -89,20 +89,11 @@ impl<'e> Memos<'e> {
         self.ids.len()
     }
 
-    /// Whether there are none.
-    pub fn is_empty(&self) -> bool {
-        self.ids.is_empty()
-    }
 }
 
 /// Resolves a field reference of a condition or template.
 pub fn field(f: &FieldRef) -> Result<Access, String> {
     access::resolve(&f.name, f.arg.as_deref()).map_err(|e| e.to_string())
-}
-
-/// Compiles an expanded condition.
-pub fn compile(expr: &Expr) -> Result<Node, String> {
-    compile_with(expr, &Memos::default())
 }
 
 /// Compiles an expanded condition, its shared parts numbered by `memos`.
