@@ -22,7 +22,9 @@
 //!   crash.
 //! - After [`Spool::flush`] returns, every record appended before it survives a
 //!   power loss too (segment data synced with `fdatasync`, new segment files'
-//!   directory entries synced). The sender flushes after each batch it takes in.
+//!   directory entries synced). The caller flushes after each batch it appends;
+//!   [`Spool::peek`] hands out only flushed records, so nothing a power loss can
+//!   take back has been sent (its sequence number may be used again).
 //! - After [`Spool::ack`] returns, the acknowledged position is on disk: a
 //!   restart resends only what came after it. Records acknowledged but not yet
 //!   recorded when the agent died are sent again (at least once, never lost).
@@ -68,6 +70,11 @@ pub struct Spool {
     /// or after a write left it unusable: the next append begins a new one.
     active: Option<File>,
     next_seq: u64,
+    /// Records before this one are on disk for good ([`Spool::flush`]); only they
+    /// are handed to the sender, so a record a power loss takes back was never
+    /// sent, and its sequence number, used again, cannot be mistaken by the
+    /// collector for a duplicate.
+    durable_end: u64,
     acked: u64,
     /// The sum of the segments' lengths.
     bytes: u64,
@@ -192,6 +199,7 @@ impl Spool {
             }
             self.unflushed = false;
         }
+        self.durable_end = self.next_seq;
         if self.dir_dirty {
             state::sync_dir(&self.dir).map_err(io_err("sync", &self.dir))?;
             self.dir_dirty = false;
@@ -199,7 +207,7 @@ impl Spool {
         Ok(())
     }
 
-    /// Up to `max_records` unacknowledged records from `from_seq` on (or from the
+    /// Up to `max_records` unacknowledged, flushed records from `from_seq` on (or from the
     /// first still held, if later), in order, with their sequence numbers, and no
     /// more than `max_bytes` of payload unless the first alone is larger (so a
     /// large record is still sent, alone). The sender keeps its own cursor: the
@@ -249,7 +257,9 @@ impl Spool {
         let first = (seq.max(seg.first_seq) - seg.first_seq) as usize;
         // Pick the records that fit, then read them in one call.
         let mut last = first;
-        while last < seg.offsets.len() && out.len() + (last - first) < max_records {
+        let durable = self.durable_end.saturating_sub(seg.first_seq) as usize;
+        let end = seg.offsets.len().min(durable);
+        while last < end && out.len() + (last - first) < max_records {
             let len = (seg.frame_end(last) - u64::from(seg.offsets[last])) as usize - FRAME_HEADER;
             if len > *budget && !(out.is_empty() && last == first) {
                 break;
