@@ -15,3 +15,4 @@ pub mod kernel;
 pub mod metrics;
 pub mod output;
 pub mod rules;
+pub mod spool;
