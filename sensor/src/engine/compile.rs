@@ -88,7 +88,6 @@ impl<'e> Memos<'e> {
     pub fn len(&self) -> usize {
         self.ids.len()
     }
-
 }
 
 /// Resolves a field reference of a condition or template.
