@@ -3,3 +3,4 @@
 //! [`filter`] reads the filters analysts write, in the rule condition language.
 
 pub mod filter;
+pub mod store;
