@@ -1,0 +1,223 @@
+//! Storage of findings behind one trait, so that the gRPC services do not care
+//! whether SQLite (the embedded default, [`SqliteStore`]) or a distributed engine
+//! keeps them.
+//!
+//! The trait is synchronous. SQLite's API is blocking and has one writer at a
+//! time, and `async fn` in a trait is not object-safe without boxing every
+//! future; the gRPC server calls a `dyn Store` from `tokio::task::spawn_blocking`
+//! (or a writer thread fed by a bounded channel), which is what an async wrapper
+//! would do inside anyway. A networked engine can implement it with a blocking
+//! client or its own runtime handle.
+
+mod sql;
+mod sqlite;
+
+use std::time::Duration;
+
+use sensor_proto::v1::Finding;
+
+pub use self::{sql::field_names, sqlite::SqliteStore};
+use crate::filter::{Expr, FilterError};
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The filter cannot be answered.
+    #[error(transparent)]
+    Filter(#[from] FilterError),
+    /// A finding cannot be stored as it is.
+    #[error("finding `{id}` refused: {reason}")]
+    BadFinding {
+        /// The finding's id.
+        id: String,
+        /// Why.
+        reason: &'static str,
+    },
+    /// A page token that this store did not hand out.
+    #[error("bad page token: {reason}")]
+    BadCursor {
+        /// Why it cannot be read.
+        reason: &'static str,
+    },
+    /// The database failed.
+    #[error("database: {0}")]
+    Db(#[from] rusqlite::Error),
+    /// A stored finding does not decode (the file was damaged or written by
+    /// something else).
+    #[error("stored finding {seq} does not decode: {source}")]
+    Corrupt {
+        /// Its row.
+        seq: i64,
+        /// What prost said.
+        #[source]
+        source: prost::DecodeError,
+    },
+    /// A thread panicked while holding the connection.
+    #[error("the store's connection was poisoned by a panic")]
+    Poisoned,
+}
+
+/// What one batch added.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Inserted {
+    /// Findings stored now.
+    pub new: u64,
+    /// Findings already stored (the batch was sent again), skipped.
+    pub duplicates: u64,
+}
+
+/// A time range `[since, until)` in ns since the Unix epoch; `None` is open.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TimeRange {
+    /// The first instant included.
+    pub since_ns: Option<u64>,
+    /// The first instant excluded.
+    pub until_ns: Option<u64>,
+}
+
+/// The order of a query's findings; ties in time are broken by id.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Order {
+    /// Most recent first (what an analyst looks at first).
+    #[default]
+    NewestFirst,
+    /// Oldest first (export, replay).
+    OldestFirst,
+}
+
+/// Where a page ended: the last finding returned. Opaque to clients as a page
+/// token ([`Cursor::to_token`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Cursor {
+    /// Its time.
+    pub time_ns: u64,
+    /// Its id.
+    pub id: String,
+}
+
+impl Cursor {
+    /// The page token: `time.id`.
+    pub fn to_token(&self) -> String {
+        format!("{}.{}", self.time_ns, self.id)
+    }
+
+    /// Reads a page token; anything this store did not write is an error.
+    pub fn from_token(token: &str) -> Result<Self, StoreError> {
+        let bad = |reason| StoreError::BadCursor { reason };
+        let (time, id) = token.split_once('.').ok_or(bad("no `.`"))?;
+        let time_ns = time.parse().map_err(|_| bad("the time is not a number"))?;
+        if id.is_empty() || id.len() > 128 {
+            return Err(bad("the id is empty or too long"));
+        }
+        Ok(Self {
+            time_ns,
+            id: id.to_owned(),
+        })
+    }
+}
+
+/// A query's default page size.
+pub const DEFAULT_LIMIT: usize = 100;
+/// The largest page a query returns, whatever the client asks.
+pub const MAX_LIMIT: usize = 1000;
+
+/// Which findings, in which order, how many.
+#[derive(Clone, Debug, Default)]
+pub struct Query {
+    /// Only findings this holds for; `None`: all.
+    pub filter: Option<Expr>,
+    /// Only findings in this range.
+    pub range: TimeRange,
+    /// Their order.
+    pub order: Order,
+    /// At most this many (0: [`DEFAULT_LIMIT`]; capped at [`MAX_LIMIT`]).
+    pub limit: usize,
+    /// Only findings after this one in `order` (the previous page's
+    /// [`Page::next`]).
+    pub after: Option<Cursor>,
+}
+
+/// One page of findings.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Page {
+    /// The findings, in the query's order.
+    pub findings: Vec<Finding>,
+    /// Where the next page starts; `None`: this was the last.
+    pub next: Option<Cursor>,
+}
+
+/// What stats group findings by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StatsBy {
+    /// The rule's name.
+    Rule,
+    /// The priority's name (`Warning`).
+    Priority,
+    /// The pod's namespace; empty outside pods.
+    Namespace,
+    /// The node.
+    Node,
+}
+
+/// One group of findings in one time bucket.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Bucket {
+    /// The rule, priority, namespace or node.
+    pub key: String,
+    /// The bucket's start, ns since the epoch (a multiple of the bucket's
+    /// length); 0 when there is one bucket for the whole range.
+    pub start_ns: u64,
+    /// Findings stored.
+    pub findings: u64,
+    /// The sum of their counts: events, folded duplicates included.
+    pub events: u64,
+}
+
+/// What retention removed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Removed {
+    /// Findings older than the maximum age.
+    pub by_age: u64,
+    /// The oldest findings beyond the maximum size.
+    pub by_size: u64,
+}
+
+/// Where findings are kept. Implementations are shared between threads; see
+/// the module's documentation for why it is synchronous.
+pub trait Store: Send + Sync {
+    /// Stores one batch from `node` (the authenticated peer, which is what the
+    /// stored findings' `node` becomes) atomically. Findings whose id is stored
+    /// already are skipped, so a batch sent again after a lost acknowledgement
+    /// is stored once.
+    fn insert_batch(
+        &self,
+        node: &str,
+        instance_id: &str,
+        sequence: u64,
+        findings: &[Finding],
+    ) -> Result<Inserted, StoreError>;
+
+    /// One page of findings.
+    fn query(&self, query: &Query) -> Result<Page, StoreError>;
+
+    /// Findings counted by `by` (and by time bucket of length `bucket`, when
+    /// given), ordered by bucket, then key (priorities most severe first).
+    fn stats(
+        &self,
+        by: StatsBy,
+        filter: Option<&Expr>,
+        range: TimeRange,
+        bucket: Option<Duration>,
+    ) -> Result<Vec<Bucket>, StoreError>;
+
+    /// Removes findings older than `max_age` (by the time of their event), then
+    /// the oldest ones until the stored findings take at most `max_bytes`.
+    fn retain(
+        &self,
+        max_age: Option<Duration>,
+        max_bytes: Option<u64>,
+    ) -> Result<Removed, StoreError>;
+}
+
+#[cfg(test)]
+mod tests;
