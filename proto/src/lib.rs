@@ -1,5 +1,6 @@
 //! The protobuf contract shared by the sensor, the collector and `sensorctl`,
-//! generated from `proto/` at build time. With the `json` feature, [`json`]
+//! generated from `proto/` at build time, with the `Collector` service's client
+//! ([`v1::collector_client`]) and server ([`v1::collector_server`]). With the `json` feature, [`json`]
 //! turns the sensor's Falco-style JSON findings into [`v1::Finding`]s and back.
 
 /// Version 1 of the sensor's messages.
