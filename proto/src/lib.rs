@@ -9,6 +9,7 @@ pub mod v1 {
     include!(concat!(env!("OUT_DIR"), "/sensor.v1.rs"));
 }
 
+pub mod client;
 #[cfg(feature = "json")]
 pub mod json;
 
