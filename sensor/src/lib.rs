@@ -15,4 +15,5 @@ pub mod kernel;
 pub mod metrics;
 pub mod output;
 pub mod rules;
+pub mod ship;
 pub mod spool;

@@ -12,6 +12,7 @@ use std::{
 
 use anyhow::Context as _;
 use clap::Args;
+use sensor_proto::client::TlsFiles;
 use serde_json::{Map, json};
 
 use super::{
@@ -31,6 +32,8 @@ use crate::{
     kernel::{KernelConfig, KernelSensor, OpenFilter, counters::DropDelta},
     metrics::{DropLabels, KindLabel, Metrics, serve},
     rules::{KernelPlan, Priority, RuleSet},
+    ship::{ShipConfig, Shipper},
+    spool::SpoolConfig,
 };
 
 /// How often the rule files are checked for changes.
@@ -46,6 +49,31 @@ pub struct RunArgs {
     /// Write findings to stdout as JSON lines, in Falco's format.
     #[arg(long)]
     pub stdout: bool,
+    /// Send findings to the collector at this URL (`https://HOST:PORT`), through
+    /// the disk spool, with mutual TLS.
+    #[arg(long, value_name = "URL", env = "SENSOR_COLLECTOR")]
+    pub collector: Option<String>,
+    /// This node's client certificate (PEM); its name must be the node's name.
+    #[arg(long, value_name = "FILE", env = "SENSOR_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+    /// The client certificate's private key (PEM).
+    #[arg(long, value_name = "FILE", env = "SENSOR_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
+    /// The CA that signed the collector's certificate (PEM).
+    #[arg(long, value_name = "FILE", env = "SENSOR_TLS_CA")]
+    pub tls_ca: Option<PathBuf>,
+    /// Where findings wait for the collector's acknowledgement.
+    #[arg(
+        long,
+        value_name = "DIR",
+        default_value = "/var/lib/sensor/spool",
+        env = "SENSOR_SPOOL_DIR"
+    )]
+    pub spool_dir: PathBuf,
+    /// The spool's size limit (`256MiB`, `1GiB`, or bytes); past it the oldest
+    /// findings are dropped, counted and reported.
+    #[arg(long, value_name = "SIZE", default_value = "256MiB", value_parser = parse_size)]
+    pub spool_max_bytes: u64,
     /// Identical findings (same rule, container and output) within this many
     /// seconds are folded into one with a count; 0 folds nothing.
     #[arg(long, default_value_t = 30)]
@@ -171,10 +199,62 @@ fn hostname(args: &RunArgs, file: &AgentConfig) -> Arc<str> {
         .into()
 }
 
+/// A size with an optional binary unit: `4096`, `64KiB`, `256MiB`, `1GiB`.
+fn parse_size(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (digits, unit) = s.split_at(split);
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("`{s}` is not a size (e.g. 256MiB)"))?;
+    let shift = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 0,
+        "k" | "kib" => 10,
+        "m" | "mib" => 20,
+        "g" | "gib" => 30,
+        _ => return Err(format!("unknown unit in `{s}`: use KiB, MiB or GiB")),
+    };
+    n.checked_mul(1 << shift)
+        .ok_or_else(|| format!("`{s}` is too large"))
+}
+
+/// The shipper, when findings go to a collector.
+fn shipper(args: &RunArgs, node: &str, metrics: &Arc<Metrics>) -> anyhow::Result<Option<Shipper>> {
+    let Some(url) = &args.collector else {
+        return Ok(None);
+    };
+    let spool = SpoolConfig {
+        max_bytes: args.spool_max_bytes,
+        ..SpoolConfig::default()
+    };
+    let spool = SpoolConfig {
+        // A small spool gets segments small enough that dropping one loses little.
+        segment_bytes: spool.segment_bytes.min((spool.max_bytes / 8).max(64 << 10)),
+        ..spool
+    };
+    let config = ShipConfig {
+        url: url.clone(),
+        tls: TlsFiles {
+            cert: args.tls_cert.clone(),
+            key: args.tls_key.clone(),
+            ca: args.tls_ca.clone(),
+        },
+        node: node.to_owned(),
+        spool_dir: args.spool_dir.clone(),
+        spool,
+    };
+    let shipper = Shipper::start(&config, metrics.clone()).context("cannot ship findings")?;
+    tracing::info!(collector = %url, node, spool = %args.spool_dir.display(), "findings go to the collector");
+    Ok(Some(shipper))
+}
+
+/// How long the agent waits at exit for the collector to acknowledge what is spooled.
+const DRAIN_AT_EXIT: Duration = Duration::from_secs(5);
+
 async fn agent(args: &RunArgs) -> anyhow::Result<()> {
     anyhow::ensure!(
-        args.stdout,
-        "nowhere to send findings: give --stdout (JSON lines in Falco's format)"
+        args.stdout || args.collector.is_some(),
+        "nowhere to send findings: give --stdout (JSON lines in Falco's format) or --collector URL"
     );
     // Bad rules or a bad config file are refused before anything is loaded into
     // the kernel.
@@ -196,6 +276,8 @@ async fn agent(args: &RunArgs) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("cannot serve metrics on {addr}"))?;
     }
+    let hostname = hostname(args, &file);
+    let ship = shipper(args, &hostname, &metrics)?;
     let mut runner = Runner {
         engine,
         plan,
@@ -208,8 +290,9 @@ async fn agent(args: &RunArgs) -> anyhow::Result<()> {
             rate_per_sec: args.rule_rate,
             burst: args.rule_burst,
         }),
-        out: BufWriter::new(io::stdout().lock()),
-        hostname: hostname(args, &file),
+        out: args.stdout.then(|| BufWriter::new(io::stdout().lock())),
+        ship,
+        hostname,
         ticks_per_second: crate::context::procfs::clock_ticks_per_second(),
         num: 0,
         matches: Vec::new(),
@@ -227,6 +310,15 @@ async fn agent(args: &RunArgs) -> anyhow::Result<()> {
         held_by_rate_limits = ?runner.noise.held(),
         "rules engine"
     );
+    if let Some(ship) = &runner.ship {
+        let left = ship.drain(DRAIN_AT_EXIT).await;
+        if left > 0 {
+            tracing::warn!(
+                findings = left,
+                "findings stay in the spool for the next run"
+            );
+        }
+    }
     result
 }
 
@@ -253,7 +345,10 @@ struct Runner<W> {
     plan: KernelPlan,
     files: RuleFiles,
     noise: Noise,
-    out: W,
+    /// Standard output, with `--stdout`.
+    out: Option<W>,
+    /// The collector's spool, with `--collector`.
+    ship: Option<Shipper>,
     hostname: Arc<str>,
     ticks_per_second: u64,
     num: u64,
@@ -267,8 +362,31 @@ impl<W: Write> Runner<W> {
         self.stats.findings += 1;
         self.metrics
             .finding(&finding.rule, finding.priority.falco_name());
-        serde_json::to_writer(&mut self.out, &finding.to_falco_json())?;
-        self.out.write_all(b"\n")
+        if let Some(ship) = &self.ship {
+            ship.push(finding);
+        }
+        if let Some(out) = &mut self.out {
+            serde_json::to_writer(&mut *out, &finding.to_falco_json())?;
+            out.write_all(b"\n")?;
+        }
+        Ok(())
+    }
+
+    /// Makes what was written visible: stdout flushed, the spool synced. A loss
+    /// the spool reports becomes a finding of its own.
+    fn flush(&mut self) -> io::Result<()> {
+        let lost = self.ship.as_ref().map_or(0, Shipper::commit);
+        if lost > 0 {
+            let finding = lost_findings(lost, &self.hostname);
+            self.write(&finding)?;
+            if let Some(ship) = &self.ship {
+                ship.commit();
+            }
+        }
+        match &mut self.out {
+            Some(out) => out.flush(),
+            None => Ok(()),
+        }
     }
 
     fn reload(&mut self, sensor: &mut KernelSensor, why: &str) {
@@ -343,7 +461,7 @@ impl<W: Write> Sink for Runner<W> {
             }
             enricher.retire(event);
         }
-        self.out.flush()
+        self.flush()
     }
 
     fn drops(&mut self, deltas: &[DropDelta]) -> io::Result<()> {
@@ -363,7 +481,7 @@ impl<W: Write> Sink for Runner<W> {
             let finding = lost_events(d, &self.hostname);
             self.write(&finding)?;
         }
-        self.out.flush()
+        self.flush()
     }
 
     fn ready(&mut self) {
@@ -400,7 +518,7 @@ impl<W: Write> Sink for Runner<W> {
         for summary in self.noise.flush(Instant::now(), false) {
             self.write(&summary)?;
         }
-        self.out.flush()
+        self.flush()
     }
 
     fn hangup(&mut self, sensor: &mut KernelSensor) {
@@ -411,7 +529,34 @@ impl<W: Write> Sink for Runner<W> {
         for summary in self.noise.flush(Instant::now(), true) {
             self.write(&summary)?;
         }
-        self.out.flush()
+        self.flush()
+    }
+}
+
+/// The finding that says findings were lost on the way to the collector.
+fn lost_findings(n: u64, hostname: &Arc<str>) -> Finding {
+    let clock = BootClock::now();
+    let boot_now = crate::event::clock::boot_ns_now();
+    let mut fields = Map::new();
+    fields.insert(crate::fields::DROP_KIND.into(), "finding".into());
+    fields.insert(crate::fields::DROP_REASON.into(), "spool".into());
+    fields.insert(crate::fields::DROP_COUNT.into(), json!(n));
+    Finding {
+        id: uuid::Uuid::now_v7().to_string(),
+        time_ns: clock.epoch_ns(boot_now),
+        time: humantime::format_rfc3339_nanos(clock.wall(boot_now)).to_string(),
+        rule: "Sensor lost findings".into(),
+        priority: Priority::Critical,
+        output: format!(
+            "The sensor lost {n} findings on the way to the collector (spool full or batch refused; see sensor_findings_lost)"
+        ),
+        tags: Arc::from(vec!["sensor".to_owned()]),
+        source: "internal".into(),
+        hostname: hostname.clone(),
+        fields,
+        count: 1,
+        suppressed: 0,
+        container_id: "host".into(),
     }
 }
 

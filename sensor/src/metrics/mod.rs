@@ -52,6 +52,13 @@ pub struct ResultLabel {
     pub result: String,
 }
 
+/// `reason` a finding was lost: `spool_full`, `refused`, `spool_error`, ...
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabel {
+    /// Why.
+    pub reason: String,
+}
+
 /// `state` of rules: `loaded` or `skipped`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct StateLabel {
@@ -82,6 +89,20 @@ pub struct Metrics {
     pub processes: Gauge,
     /// Kubelet fetches that failed.
     pub kubelet_failures: Counter,
+    /// Bytes in the spool's segment files.
+    pub spool_bytes: Gauge,
+    /// Findings in the spool not yet acknowledged.
+    pub spool_findings: Gauge,
+    /// Findings sent to the collector (resends included).
+    pub shipped: Counter,
+    /// Findings the collector acknowledged as stored.
+    pub acked: Counter,
+    /// Findings lost on the way to the collector, by reason.
+    pub lost: Family<ReasonLabel, Counter>,
+    /// Connections to the collector, by result.
+    pub connects: Family<ResultLabel, Counter>,
+    /// 1 while an ingest stream to the collector is open.
+    pub collector_up: Gauge,
 }
 
 impl Default for Metrics {
@@ -106,6 +127,13 @@ impl Metrics {
             rules: Family::default(),
             processes: Gauge::default(),
             kubelet_failures: Counter::default(),
+            spool_bytes: Gauge::default(),
+            spool_findings: Gauge::default(),
+            shipped: Counter::default(),
+            acked: Counter::default(),
+            lost: Family::default(),
+            connects: Family::default(),
+            collector_up: Gauge::default(),
         };
         registry.register("events", "Events read from the kernel", m.events.clone());
         registry.register(
@@ -135,6 +163,41 @@ impl Metrics {
             "kubelet_fetch_failures",
             "Kubelet pod list fetches that failed",
             m.kubelet_failures.clone(),
+        );
+        registry.register(
+            "spool_bytes",
+            "Bytes in the spool's segment files",
+            m.spool_bytes.clone(),
+        );
+        registry.register(
+            "spool_findings",
+            "Findings in the spool not yet acknowledged by the collector",
+            m.spool_findings.clone(),
+        );
+        registry.register(
+            "findings_shipped",
+            "Findings sent to the collector, resends included",
+            m.shipped.clone(),
+        );
+        registry.register(
+            "findings_acknowledged",
+            "Findings the collector acknowledged as stored",
+            m.acked.clone(),
+        );
+        registry.register(
+            "findings_lost",
+            "Findings lost on the way to the collector (spool_full, refused, ...)",
+            m.lost.clone(),
+        );
+        registry.register(
+            "collector_connects",
+            "Connections to the collector, by result",
+            m.connects.clone(),
+        );
+        registry.register(
+            "collector_up",
+            "1 while an ingest stream to the collector is open",
+            m.collector_up.clone(),
         );
         Self { registry, ..m }
     }
@@ -177,6 +240,24 @@ impl Metrics {
         family
             .get_or_create(&RuleLabel {
                 rule: rule.to_owned(),
+            })
+            .inc();
+    }
+
+    /// Counts `n` findings lost on the way to the collector.
+    pub fn lost(&self, reason: &str, n: u64) {
+        self.lost
+            .get_or_create(&ReasonLabel {
+                reason: reason.to_owned(),
+            })
+            .inc_by(n);
+    }
+
+    /// Counts a connection attempt to the collector.
+    pub fn collector_connects(&self, ok: bool) {
+        self.connects
+            .get_or_create(&ResultLabel {
+                result: if ok { "ok" } else { "failed" }.to_owned(),
             })
             .inc();
     }

@@ -1,0 +1,178 @@
+//! Delivery of findings to the collector. A finding is appended to the disk
+//! spool ([`crate::spool`]) where the rules engine produced it; a task on the
+//! agent's runtime ([`sender`]) sends what the spool holds over one gRPC ingest
+//! stream and removes records only when the collector acknowledges their
+//! batch as stored. A collector outage or an agent crash loses nothing that
+//! fits in the spool; what does not fit (the oldest findings, dropped by the
+//! spool) is counted, logged, and reported as a finding of its own.
+
+mod backoff;
+mod record;
+mod sender;
+
+use std::{
+    path::PathBuf,
+    sync::{
+        Arc, Mutex, MutexGuard,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
+
+use anyhow::Context as _;
+use sensor_proto::client::{TlsFiles, endpoint};
+use tokio::sync::Notify;
+
+use crate::{
+    engine::finding::Finding,
+    metrics::Metrics,
+    spool::{Spool, SpoolConfig},
+};
+
+/// Where findings go and how they are kept until then.
+#[derive(Clone, Debug)]
+pub struct ShipConfig {
+    /// `https://HOST:PORT`.
+    pub url: String,
+    /// The client certificate, its key, and the collector's CA.
+    pub tls: TlsFiles,
+    /// The node's name, as the client certificate names it.
+    pub node: String,
+    /// The spool's directory (one agent per directory).
+    pub spool_dir: PathBuf,
+    /// The spool's bounds.
+    pub spool: SpoolConfig,
+}
+
+/// What the sender task and the agent's loop share.
+struct Shared {
+    spool: Mutex<Spool>,
+    /// Bumped when new records are durable.
+    wake: Notify,
+    metrics: Arc<Metrics>,
+    /// Findings lost on the way (refused by the collector, undecodable) and not
+    /// yet reported in a finding.
+    lost_unreported: AtomicU64,
+}
+
+impl Shared {
+    /// The spool. A panic while holding it cannot leave it inconsistent (every
+    /// method keeps its invariants on error), so a poisoned lock is taken over.
+    fn lock(&self) -> MutexGuard<'_, Spool> {
+        self.spool.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Counts `n` findings lost for `reason`, to be reported.
+    fn lose(&self, reason: &str, n: u64) {
+        self.metrics.lost(reason, n);
+        self.lost_unreported.fetch_add(n, Ordering::Relaxed);
+    }
+}
+
+/// The agent's side: append findings, make them durable, learn of losses.
+pub struct Shipper {
+    shared: Arc<Shared>,
+}
+
+impl Shipper {
+    /// Opens the spool (recovering what an earlier run left) and starts the
+    /// sender task on the current tokio runtime.
+    pub fn start(config: &ShipConfig, metrics: Arc<Metrics>) -> anyhow::Result<Self> {
+        let endpoint = endpoint(&config.url, &config.tls)?;
+        std::fs::create_dir_all(&config.spool_dir).with_context(|| {
+            format!(
+                "cannot create the spool directory {}",
+                config.spool_dir.display()
+            )
+        })?;
+        let spool = Spool::open(&config.spool_dir, config.spool.clone())?;
+        let stats = spool.stats();
+        if stats.records > 0 {
+            tracing::info!(
+                findings = stats.records,
+                bytes = stats.bytes,
+                "findings spooled by an earlier run will be delivered"
+            );
+        }
+        let shared = Arc::new(Shared {
+            spool: Mutex::new(spool),
+            wake: Notify::new(),
+            metrics,
+            lost_unreported: AtomicU64::new(0),
+        });
+        let me = sender::Identity {
+            node: config.node.clone(),
+            instance_id: uuid::Uuid::now_v7().to_string(),
+        };
+        tokio::spawn(sender::run(shared.clone(), endpoint, me));
+        let shipper = Self { shared };
+        shipper.update_gauges();
+        Ok(shipper)
+    }
+
+    /// Appends a finding to the spool; [`Shipper::commit`] makes it durable and
+    /// sendable. A finding that cannot be spooled is counted and logged.
+    pub fn push(&self, finding: &Finding) {
+        let record = match record::encode(finding) {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!(rule = %finding.rule, error = %e, "finding cannot be encoded; dropped");
+                self.shared.lose("unencodable", 1);
+                return;
+            }
+        };
+        if let Err(e) = self.shared.lock().append(&record) {
+            tracing::error!(rule = %finding.rule, error = %e, "finding cannot be spooled; dropped");
+            self.shared.lose("spool_error", 1);
+        }
+    }
+
+    /// Makes what was pushed durable and wakes the sender. Returns how many
+    /// findings were lost since the last call (the spool was full, or a batch
+    /// was refused), for the caller to report.
+    pub fn commit(&self) -> u64 {
+        let dropped = {
+            let mut spool = self.shared.lock();
+            if let Err(e) = spool.flush() {
+                // The records stay appended; the next flush retries the sync.
+                tracing::error!(error = %e, "cannot sync the spool");
+            }
+            spool.take_dropped()
+        };
+        if dropped > 0 {
+            tracing::error!(
+                findings = dropped,
+                "the spool was full: the oldest findings were dropped"
+            );
+            self.shared.metrics.lost("spool_full", dropped);
+        }
+        self.shared.wake.notify_one();
+        self.update_gauges();
+        dropped + self.shared.lost_unreported.swap(0, Ordering::Relaxed)
+    }
+
+    fn update_gauges(&self) {
+        let stats = self.shared.lock().stats();
+        let m = &self.shared.metrics;
+        m.spool_bytes
+            .set(i64::try_from(stats.bytes).unwrap_or(i64::MAX));
+        m.spool_findings
+            .set(i64::try_from(stats.records).unwrap_or(i64::MAX));
+    }
+
+    /// Findings spooled and not yet acknowledged.
+    pub fn pending(&self) -> u64 {
+        self.shared.lock().stats().records
+    }
+
+    /// Gives the sender up to `timeout` to deliver what is spooled (at exit).
+    /// What is left stays in the spool for the next run.
+    pub async fn drain(&self, timeout: Duration) -> u64 {
+        let deadline = tokio::time::Instant::now() + timeout;
+        while self.pending() > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        self.update_gauges();
+        self.pending()
+    }
+}
