@@ -16,18 +16,25 @@ use std::{
 /// The `sensor` binary: `SENSOR_BIN` (set by `cargo xtask test`), else next to the
 /// test binary's directory.
 pub fn sensor_bin() -> PathBuf {
-    if let Some(bin) = std::env::var_os("SENSOR_BIN") {
+    workspace_bin("sensor")
+}
+
+/// A binary of the workspace: `<NAME>_BIN` (set by `cargo xtask test`), else
+/// in the target directory the test binary runs from.
+pub fn workspace_bin(name: &str) -> PathBuf {
+    let var = format!("{}_BIN", name.to_ascii_uppercase());
+    if let Some(bin) = std::env::var_os(&var) {
         return bin.into();
     }
     let exe = std::env::current_exe().expect("the test's own path");
     let bin = exe
         .parent()
         .and_then(|deps| deps.parent())
-        .map(|dir| dir.join("sensor"))
+        .map(|dir| dir.join(name))
         .expect("a target directory");
     assert!(
         bin.exists(),
-        "{} is missing: run `cargo build -p sensor` first, or use `cargo xtask test`",
+        "{} is missing: run `cargo build -p {name}` first, or use `cargo xtask test`",
         bin.display()
     );
     bin

@@ -108,7 +108,15 @@ fn test() -> Result<()> {
     ]))?;
     // The end-to-end tests load programs and start containers as root. One at a
     // time: each attaches its own sensor, and the wakeup test counts what it sees.
-    run(cargo().args(["build", "--package", "sensor"]))?;
+    run(cargo().args([
+        "build",
+        "--package",
+        "sensor",
+        "--package",
+        "collector",
+        "--package",
+        "sensorctl",
+    ]))?;
     let mut e2e = cargo();
     e2e.args([
         "test",
@@ -117,7 +125,15 @@ fn test() -> Result<()> {
         "--",
         "--test-threads=1",
     ])
-    .env("SENSOR_BIN", workspace_root().join("target/debug/sensor"));
+    .env("SENSOR_BIN", workspace_root().join("target/debug/sensor"))
+    .env(
+        "COLLECTOR_BIN",
+        workspace_root().join("target/debug/collector"),
+    )
+    .env(
+        "SENSORCTL_BIN",
+        workspace_root().join("target/debug/sensorctl"),
+    );
     if !is_root() {
         eprintln!(
             "xtask: not root: the end-to-end tests need root (or CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN); they will say so"

@@ -41,6 +41,7 @@ pub(super) async fn run(shared: Arc<Shared>, endpoint: Endpoint, me: Identity) {
             Ok(channel) => {
                 shared.metrics.collector_connects(true);
                 shared.metrics.collector_up.set(1);
+                tracing::info!(collector = %endpoint.uri(), "connected to the collector");
                 let client = CollectorClient::new(channel)
                     .max_decoding_message_size(1 << 20)
                     .max_encoding_message_size(BATCH_BYTES * 2);
