@@ -1,13 +1,15 @@
 //! `cargo xtask`: what plain cargo cannot do for this project.
 //!
 //! - `setup`: install the prerequisites (nightly rust-src, bpf-linker, Debian packages);
-//! - `run`: set up, build, and run `sensor trace` as root;
+//! - `run`: set up, build, and run the collector, the agent and `sensorctl tail` ([`dev`]);
+//! - `trace`: set up, build, and run `sensor trace` as root;
 //! - `test`: set up, then formatting, clippy, unit tests and the privileged end-to-end tests;
 //! - `bench NAME`: run a benchmark of the `sensor-tests` crate.
 //!
 //! Every task runs `setup` first; it is idempotent and quick when all is in place.
 
 mod cmd;
+mod dev;
 mod setup;
 
 use anyhow::Result;
@@ -26,8 +28,15 @@ struct Cli {
 enum Task {
     /// Install the prerequisites: nightly rust-src, bpf-linker, runc, busybox, protoc.
     Setup,
-    /// Build everything and run `sensor trace` (needs root; uses sudo when not root).
+    /// Build everything; run the collector on loopback, the agent pointed at it
+    /// (needs root; uses sudo when not root) and `sensorctl tail`. Ctrl-C stops them.
     Run {
+        /// More arguments for `sensor run` (`--rules FILE`, ...).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Build the agent and run `sensor trace` (needs root; uses sudo when not root).
+    Trace {
         /// Arguments for `sensor trace`.
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
@@ -48,6 +57,10 @@ fn main() -> Result<()> {
     match Cli::parse().task {
         Task::Setup => setup::all(),
         Task::Run { args } => {
+            setup::all()?;
+            dev::run(&args)
+        }
+        Task::Trace { args } => {
             setup::all()?;
             run(cargo().args(["build", "--package", "sensor"]))?;
             let sensor = workspace_root().join("target/debug/sensor");

@@ -1,0 +1,195 @@
+//! `cargo xtask run`: the product on this host, as a developer wants it. It
+//! makes development certificates (once), starts the collector on loopback with
+//! its SQLite file, starts the agent pointed at it, and shows findings as they
+//! arrive through `sensorctl tail`. Ctrl-C stops all three cleanly: each gets
+//! SIGINT, a grace period, and only then SIGKILL.
+//!
+//! Everything lives under `target/dev/`: `certs/`, `findings.db`, `spool/`.
+
+use std::{
+    process::{Child, Command},
+    sync::atomic::{AtomicBool, Ordering},
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context as _, Result, bail};
+
+use crate::cmd::{cargo, is_root, run as run_cmd, workspace_root};
+
+/// Where the collector listens.
+const COLLECTOR_ADDR: &str = "127.0.0.1:50051";
+/// Where the agent serves its metrics.
+const METRICS_ADDR: &str = "127.0.0.1:9464";
+/// How long each process may take to stop after SIGINT.
+const GRACE: Duration = Duration::from_secs(10);
+
+static STOP: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_signal(_: i32) {
+    STOP.store(true, Ordering::SeqCst);
+}
+
+unsafe extern "C" {
+    fn signal(signum: i32, handler: usize) -> usize;
+    fn kill(pid: i32, sig: i32) -> i32;
+}
+
+const SIGINT: i32 = 2;
+const SIGTERM: i32 = 15;
+
+/// The host's name: the node name of findings and of the agent's certificate.
+fn node_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".into())
+}
+
+/// A command for a binary of the workspace, through sudo when it needs root.
+fn bin(name: &str, as_root: bool) -> Command {
+    let path = workspace_root().join("target/debug").join(name);
+    if as_root && !is_root() {
+        let mut sudo = Command::new("sudo");
+        sudo.arg(path);
+        sudo
+    } else {
+        Command::new(path)
+    }
+}
+
+fn spawn(what: &str, command: &mut Command) -> Result<Child> {
+    command
+        .spawn()
+        .with_context(|| format!("cannot start the {what}"))
+}
+
+/// Runs the collector, the agent (with `sensor_args` added) and `sensorctl tail`.
+pub fn run(sensor_args: &[String]) -> Result<()> {
+    run_cmd(cargo().args([
+        "build",
+        "--package",
+        "sensor",
+        "--package",
+        "collector",
+        "--package",
+        "sensorctl",
+    ]))?;
+    let dir = workspace_root().join("target/dev");
+    let certs = dir.join("certs");
+    let node = node_name();
+    if !certs.join(format!("{node}.pem")).exists() || !certs.join("analyst.pem").exists() {
+        run_cmd(
+            bin("collector", false)
+                .args(["dev-certs", "--dir"])
+                .arg(&certs)
+                .args(["--node", &node, "--client", "analyst"]),
+        )?;
+    }
+    let file = |name: &str| certs.join(name);
+    let url = format!(
+        "https://localhost:{}",
+        COLLECTOR_ADDR.rsplit(':').next().unwrap_or("50051")
+    );
+    // SAFETY: the handler only stores to an atomic, which is signal-safe; a
+    // handler (unlike an ignored signal) is reset in children at exec.
+    unsafe {
+        signal(SIGINT, on_signal as extern "C" fn(i32) as usize);
+        signal(SIGTERM, on_signal as extern "C" fn(i32) as usize);
+    }
+    let mut children: Vec<(&str, Child)> = Vec::new();
+    let result = (|| -> Result<()> {
+        let collector = spawn(
+            "collector",
+            bin("collector", false)
+                .args(["--listen", COLLECTOR_ADDR, "--db"])
+                .arg(dir.join("findings.db"))
+                .arg("--tls-cert")
+                .arg(file("server.pem"))
+                .arg("--tls-key")
+                .arg(file("server-key.pem"))
+                .arg("--client-ca")
+                .arg(file("ca.pem")),
+        )?;
+        children.push(("collector", collector));
+        wait_listening(COLLECTOR_ADDR)?;
+        let agent = spawn(
+            "agent",
+            bin("sensor", true)
+                .args(["run", "--collector", &url, "--tls-cert"])
+                .arg(file(&format!("{node}.pem")))
+                .arg("--tls-key")
+                .arg(file(&format!("{node}-key.pem")))
+                .arg("--tls-ca")
+                .arg(file("ca.pem"))
+                .arg("--spool-dir")
+                .arg(dir.join("spool"))
+                .args(["--node-name", &node, "--metrics-addr", METRICS_ADDR])
+                .args(sensor_args),
+        )?;
+        children.push(("agent", agent));
+        let tail = spawn(
+            "sensorctl tail",
+            bin("sensorctl", false)
+                .args(["--collector", &url, "--tls-cert"])
+                .arg(file("analyst.pem"))
+                .arg("--tls-key")
+                .arg(file("analyst-key.pem"))
+                .arg("--tls-ca")
+                .arg(file("ca.pem"))
+                .arg("tail"),
+        )?;
+        children.push(("sensorctl tail", tail));
+        eprintln!(
+            "xtask: collector on {COLLECTOR_ADDR} (database {}), agent metrics on http://{METRICS_ADDR}/metrics; findings follow. Ctrl-C stops.",
+            dir.join("findings.db").display()
+        );
+        while !STOP.load(Ordering::SeqCst) {
+            for (what, child) in &mut children {
+                if let Some(status) = child.try_wait()? {
+                    bail!("the {what} stopped: {status}");
+                }
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        Ok(())
+    })();
+    // The last started stops first: the agent flushes to a live collector.
+    for (what, mut child) in children.into_iter().rev() {
+        stop(what, &mut child);
+    }
+    result
+}
+
+fn wait_listening(addr: &str) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(addr).is_err() {
+        if Instant::now() >= deadline || STOP.load(Ordering::SeqCst) {
+            bail!("the collector did not listen on {addr}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Ok(())
+}
+
+/// SIGINT (unless Ctrl-C already sent it), then SIGKILL after the grace period.
+fn stop(what: &str, child: &mut Child) {
+    if let Ok(Some(_)) = child.try_wait() {
+        return;
+    }
+    if let Ok(pid) = i32::try_from(child.id()) {
+        // SAFETY: kill has no memory-safety preconditions.
+        unsafe { kill(pid, SIGINT) };
+    }
+    let deadline = Instant::now() + GRACE;
+    while Instant::now() < deadline {
+        if let Ok(Some(status)) = child.try_wait() {
+            eprintln!("xtask: the {what} stopped ({status})");
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    eprintln!("xtask: the {what} did not stop within {GRACE:?}; killing it");
+    let _ = child.kill();
+    let _ = child.wait();
+}
