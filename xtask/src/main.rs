@@ -76,7 +76,15 @@ fn main() -> Result<()> {
         Task::Test => test(),
         Task::Bench { name, args } => {
             setup::all()?;
+            // The collector benchmark drives the real binary: the release build.
+            if name == "collector" {
+                run(cargo().args(["build", "--release", "--package", "collector"]))?;
+            }
             run(cargo()
+                .env(
+                    "COLLECTOR_BIN",
+                    workspace_root().join("target/release/collector"),
+                )
                 .args(["bench", "--package", "sensor-tests", "--bench", &name, "--"])
                 .args(args))
         }

@@ -1,0 +1,282 @@
+//! Benchmark: the collector's sustained ingest rate from many nodes, and the
+//! latency of analysts' filtered queries over what they stored.
+//!
+//! `cargo xtask bench collector [-- --nodes 50 --findings 1000000 --queries 200]`
+//!
+//! The real `collector` binary (release build, `COLLECTOR_BIN`) runs on loopback
+//! with mutual TLS and its SQLite file in a temp dir. Each simulated node has its
+//! own client certificate and ingest stream and sends batches of 500 findings,
+//! eight batches in flight, as the sensor does; a batch counts when its
+//! acknowledgement (sent after the commit) arrives. Then queries of several
+//! shapes (indexed columns, catalogue fields read from JSON, lists, time ranges)
+//! are timed one after another over the million stored findings. Targets on this
+//! VM: 50,000 findings/s ingested; p99 of a filtered query under 100 ms.
+
+use std::{
+    collections::BTreeMap,
+    path::Path,
+    sync::Arc,
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+};
+
+use sensor_proto::{
+    client::{TlsFiles, endpoint},
+    v1::{
+        ContainerInfo, Finding, IngestBatch, PodInfo, Priority, ProcessInfo, QueryRequest, Value,
+        collector_client::CollectorClient, value::Kind,
+    },
+};
+use sensor_tests::{
+    bench_arg,
+    collector::{Collector, free_addr, make_certs},
+    tmp_dir,
+};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+
+const BATCH: usize = 500;
+const WINDOW: usize = 8;
+const PROCS: [&str; 8] = [
+    "sh", "bash", "cat", "curl", "nc", "python3", "java", "nginx",
+];
+
+fn text(s: impl Into<String>) -> Value {
+    Value {
+        kind: Some(Kind::StringValue(s.into())),
+    }
+}
+
+/// A finding as the sensor makes them: a rule among 50, a namespace among 20,
+/// a dozen fields.
+fn finding(node: &str, n: u64, time_ns: u64) -> Finding {
+    let rule = format!("Rule {}", n % 50);
+    let ns = format!("ns-{}", n % 20);
+    let pod = format!("web-{}-{}", n % 97, n % 13);
+    let proc_name = PROCS[(n % PROCS.len() as u64) as usize];
+    let file = format!("/etc/file-{}", n % 1000);
+    let mut fields = BTreeMap::new();
+    for (k, v) in [
+        ("proc.name", proc_name.to_owned()),
+        ("proc.cmdline", format!("{proc_name} -c id {n}")),
+        ("proc.exepath", format!("/usr/bin/{proc_name}")),
+        ("fd.name", file.clone()),
+        ("evt.type", "openat".into()),
+        ("user.name", "root".into()),
+        ("container.id", format!("{:012x}", n % 4096)),
+        ("container.image", "registry.example/shop/web:1.0".into()),
+        ("k8s.ns.name", ns.clone()),
+        ("k8s.pod.name", pod.clone()),
+    ] {
+        fields.insert(k.to_owned(), text(v));
+    }
+    fields.insert(
+        "proc.pid".into(),
+        Value {
+            kind: Some(Kind::UintValue(n % 65536)),
+        },
+    );
+    Finding {
+        id: format!("{node}-{n:012}"),
+        time_unix_nano: time_ns,
+        rule,
+        priority: Priority::ALL[(n % 8) as usize] as i32,
+        output: format!(
+            "{proc_name} read {file} in pod {ns}/{pod} (user=root cmd={proc_name} -c id {n})"
+        ),
+        tags: vec!["container".into(), "T1005".into()],
+        source: "syscall".into(),
+        node: node.to_owned(),
+        count: 1,
+        suppressed: 0,
+        fields,
+        ancestry: vec![ProcessInfo {
+            pid: (n % 65536) as u32,
+            name: proc_name.into(),
+            exepath: format!("/usr/bin/{proc_name}"),
+            cmdline: format!("{proc_name} -c id {n}"),
+            exec_id: format!("{n:x}"),
+        }],
+        container: Some(ContainerInfo {
+            id: format!("{:064x}", n % 4096),
+            name: "web".into(),
+            image: "registry.example/shop/web:1.0".into(),
+            runtime: "containerd".into(),
+        }),
+        pod: Some(PodInfo {
+            namespace: ns,
+            name: pod,
+            uid: format!("{:08x}-0000-4000-8000-000000000000", n % 97),
+            labels: [("app".to_owned(), "web".to_owned())].into(),
+            workload_kind: "Deployment".into(),
+            workload_name: "web".into(),
+            node: node.to_owned(),
+        }),
+    }
+}
+
+fn tls(dir: &Path, name: &str) -> TlsFiles {
+    TlsFiles {
+        cert: Some(dir.join(format!("{name}.pem"))),
+        key: Some(dir.join(format!("{name}-key.pem"))),
+        ca: Some(dir.join("ca.pem")),
+    }
+}
+
+/// One node's stream: `count` findings in batches, a window in flight; the
+/// time from the first send to the last acknowledgement.
+async fn node(
+    url: String,
+    files: TlsFiles,
+    name: String,
+    count: u64,
+    base_ns: u64,
+) -> anyhow::Result<()> {
+    let channel = endpoint(&url, &files)?.connect().await?;
+    let mut client = CollectorClient::new(channel);
+    let (tx, rx) = mpsc::channel(WINDOW);
+    let mut acks = client.ingest(ReceiverStream::new(rx)).await?.into_inner();
+    let batches = count.div_ceil(BATCH as u64);
+    let sender = {
+        let name = name.clone();
+        tokio::spawn(async move {
+            for b in 0..batches {
+                let first = b * BATCH as u64;
+                let findings = (first..(first + BATCH as u64).min(count))
+                    .map(|n| finding(&name, n, base_ns + n * 1_000_000))
+                    .collect();
+                let batch = IngestBatch {
+                    node: name.clone(),
+                    instance_id: "bench".into(),
+                    sequence: b + 1,
+                    findings,
+                };
+                if tx.send(batch).await.is_err() {
+                    break;
+                }
+            }
+        })
+    };
+    while let Some(ack) = acks.message().await? {
+        if ack.sequence >= batches {
+            break;
+        }
+    }
+    sender.abort();
+    Ok(())
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+fn main() -> anyhow::Result<()> {
+    let nodes = bench_arg("--nodes", 50);
+    let total = bench_arg("--findings", 1_000_000);
+    let queries = bench_arg("--queries", 200);
+    let dir = tmp_dir("bench-collector");
+    let names: Vec<String> = (0..nodes).map(|i| format!("node-{i:02}")).collect();
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    make_certs(&dir, &refs);
+    let collector = Collector::start(&dir, free_addr());
+    let url = collector.url();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let base_ns =
+        SystemTime::now().duration_since(UNIX_EPOCH)?.as_nanos() as u64 - total * 1_000_000;
+    let per_node = total / nodes;
+    let started = Instant::now();
+    runtime.block_on(async {
+        let tasks: Vec<_> = names
+            .iter()
+            .map(|n| {
+                tokio::spawn(node(
+                    url.clone(),
+                    tls(&dir, n),
+                    n.clone(),
+                    per_node,
+                    base_ns,
+                ))
+            })
+            .collect();
+        for t in tasks {
+            t.await??;
+        }
+        anyhow::Ok(())
+    })?;
+    let ingest = started.elapsed();
+    let stored = per_node * nodes;
+    let rate = stored as f64 / ingest.as_secs_f64();
+    println!(
+        "ingest: {stored} findings from {nodes} nodes in {:.2} s: {:.0} findings/s (target 50,000)",
+        ingest.as_secs_f64(),
+        rate
+    );
+    let filters = [
+        "k8s.ns.name = ns-7",
+        "rule = \"Rule 12\" and priority <= Warning",
+        "proc.name in (sh, bash) and k8s.ns.name = ns-3",
+        "node = node-07 and fd.name startswith /etc/file-1",
+        "k8s.pod.name = web-5-5 and not proc.name = nginx",
+        "fd.name = /etc/file-42",
+    ];
+    let analyst = Arc::new(tls(&dir, sensor_tests::collector::ANALYST));
+    let mut by_filter: Vec<(String, Vec<Duration>)> = Vec::new();
+    runtime.block_on(async {
+        let channel = endpoint(&url, &analyst)?.connect().await?;
+        let mut client = CollectorClient::new(channel).max_decoding_message_size(64 << 20);
+        for f in filters {
+            let mut times = Vec::new();
+            for q in 0..queries / filters.len() as u64 {
+                // Half open-ended, half over the last tenth of the time range.
+                let since = if q % 2 == 0 {
+                    0
+                } else {
+                    base_ns + total * 900_000
+                };
+                let request = QueryRequest {
+                    filter: f.into(),
+                    since_unix_nano: since,
+                    page_size: 100,
+                    ..QueryRequest::default()
+                };
+                let t = Instant::now();
+                let page = client.query(request).await?.into_inner();
+                times.push(t.elapsed());
+                anyhow::ensure!(
+                    !page.findings.is_empty() || q % 2 == 1,
+                    "`{f}` found nothing"
+                );
+            }
+            times.sort();
+            by_filter.push((f.to_owned(), times));
+        }
+        anyhow::Ok(())
+    })?;
+    println!(
+        "{:<55} {:>9} {:>9} {:>9}",
+        "query (100 per page)", "p50 ms", "p99 ms", "max ms"
+    );
+    let mut all = Vec::new();
+    for (f, times) in &by_filter {
+        println!(
+            "{f:<55} {:>9.2} {:>9.2} {:>9.2}",
+            percentile(times, 0.5).as_secs_f64() * 1e3,
+            percentile(times, 0.99).as_secs_f64() * 1e3,
+            times.last().copied().unwrap_or_default().as_secs_f64() * 1e3
+        );
+        all.extend_from_slice(times);
+    }
+    all.sort();
+    println!(
+        "{:<55} {:>9.2} {:>9.2} {:>9.2}   (target p99 < 100 ms)",
+        "all filtered queries",
+        percentile(&all, 0.5).as_secs_f64() * 1e3,
+        percentile(&all, 0.99).as_secs_f64() * 1e3,
+        all.last().copied().unwrap_or_default().as_secs_f64() * 1e3
+    );
+    drop(collector);
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
