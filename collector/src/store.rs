@@ -258,4 +258,6 @@ pub trait Store: Send + Sync {
 }
 
 #[cfg(test)]
+mod seq_tests;
+#[cfg(test)]
 mod tests;

@@ -52,3 +52,42 @@ pub fn name_of(der: &[u8]) -> Option<String> {
         .to_owned();
     (!name.is_empty()).then_some(name)
 }
+
+#[cfg(test)]
+mod tests {
+    use rcgen::{CertificateParams, DistinguishedName, DnType, KeyPair, SanType};
+
+    use super::name_of;
+
+    fn cert(cn: Option<&str>, dns: Option<&str>) -> Vec<u8> {
+        let mut params = CertificateParams::default();
+        params.distinguished_name = DistinguishedName::new();
+        if let Some(cn) = cn {
+            params.distinguished_name.push(DnType::CommonName, cn);
+        }
+        if let Some(dns) = dns {
+            params.subject_alt_names = vec![SanType::DnsName(dns.try_into().expect("ia5"))];
+        }
+        let key = KeyPair::generate().expect("key");
+        params.self_signed(&key).expect("signs").der().to_vec()
+    }
+
+    #[test]
+    fn the_dns_san_wins_then_the_cn_without_the_kubelet_prefix() {
+        assert_eq!(
+            name_of(&cert(Some("other"), Some("node-a"))).as_deref(),
+            Some("node-a")
+        );
+        assert_eq!(
+            name_of(&cert(Some("system:node:node-b"), None)).as_deref(),
+            Some("node-b")
+        );
+        assert_eq!(
+            name_of(&cert(Some("node-c"), None)).as_deref(),
+            Some("node-c")
+        );
+        assert_eq!(name_of(&cert(None, None)), None);
+        assert_eq!(name_of(&cert(Some("system:node:"), None)), None);
+        assert_eq!(name_of(b"not a certificate"), None);
+    }
+}

@@ -52,7 +52,7 @@ pub(super) async fn run(
     };
     match end {
         Some(status) => {
-            warn!(%node, code = ?status.code(), message = status.message(), "ingest stream ended");
+            warn!(%node, code = ?status.code(), reason = status.message(), "ingest stream ended");
             let _ = out.send(Err(status)).await;
         }
         None => info!(%node, "ingest stream closed"),
