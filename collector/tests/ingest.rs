@@ -135,3 +135,34 @@ async fn a_tail_shows_matching_findings_stored_after_it_subscribed() {
     drop((ingest, tail));
     server.stop().await;
 }
+
+#[tokio::test]
+async fn shutdown_ends_tails_and_streams_with_unavailable() {
+    let server = Running::start(|_| {}).await;
+    let mut analyst = server.client("analyst").await;
+    let mut tail = analyst
+        .tail(TailRequest::default())
+        .await
+        .expect("tail")
+        .into_inner();
+    let mut client = server.client("node-a").await;
+    let mut ingest = Ingest::open(&mut client).await.expect("opens");
+    let ack = ingest
+        .send(batch("node-a", 1, vec![finding("R", "sh")]))
+        .await;
+    assert_eq!(ack.expect("acked").map(|a| a.sequence), Some(1));
+    let shown = tail.message().await.expect("ok").expect("open");
+    assert_eq!(shown.rule, "R");
+    // `stop` returns only once every stream has ended.
+    tokio::time::timeout(Duration::from_secs(10), server.stop())
+        .await
+        .expect("stops well before the drain timeout");
+    let status = tail.message().await.expect_err("ended with a status");
+    assert_eq!(status.code(), tonic::Code::Unavailable, "{status:?}");
+    let status = ingest
+        .acks
+        .message()
+        .await
+        .expect_err("ended with a status");
+    assert_eq!(status.code(), tonic::Code::Unavailable, "{status:?}");
+}

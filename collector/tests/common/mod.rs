@@ -12,7 +12,7 @@ use std::{
 use collector::{
     certs,
     server::{self, Config, TlsPem},
-    store::SqliteStore,
+    store::{SqliteStore, Store},
 };
 use sensor_proto::v1::{
     Finding, IngestAck, IngestBatch, Priority, QueryRequest, collector_client::CollectorClient,
@@ -75,7 +75,6 @@ pub struct Running {
     pub pki: Pki,
     pub db: PathBuf,
     pub addr: SocketAddr,
-    pub store: Arc<SqliteStore>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<Result<(), server::ServeError>>>,
 }
@@ -83,24 +82,34 @@ pub struct Running {
 impl Running {
     /// Starts one with the default configuration changed by `tweak`.
     pub async fn start(tweak: impl FnOnce(&mut Config)) -> Self {
+        Self::start_with(tweak, |db| {
+            Arc::new(SqliteStore::open(db).expect("opens the store"))
+        })
+        .await
+    }
+
+    /// Starts one on the store `make` opens at the given path.
+    pub async fn start_with(
+        tweak: impl FnOnce(&mut Config),
+        make: impl FnOnce(&Path) -> Arc<dyn Store>,
+    ) -> Self {
         let pki = Pki::new();
         let mut config = Config::new(pki.tls());
         tweak(&mut config);
         let db = pki.path("findings.db");
-        let store = Arc::new(SqliteStore::open(&db).expect("opens the store"));
+        let store = make(&db);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("binds");
         let addr = listener.local_addr().expect("addr");
         let (stop, stopped) = oneshot::channel();
-        let task = tokio::spawn(server::serve(config, store.clone(), listener, async {
+        let task = tokio::spawn(server::serve(config, store, listener, async {
             let _ = stopped.await;
         }));
         Self {
             pki,
             db,
             addr,
-            store,
             stop: Some(stop),
             task: Some(task),
         }
