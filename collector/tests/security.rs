@@ -180,11 +180,15 @@ async fn a_garbage_filter_is_an_invalid_argument() {
         .await
         .expect_err("refused");
     assert_eq!(status.code(), Code::InvalidArgument);
-    let status = analyst
-        .tail(TailRequest { filter: ")".into() })
-        .await
-        .expect_err("refused");
-    assert_eq!(status.code(), Code::InvalidArgument);
+    for filter in [")", "no.such.family = 1"] {
+        let status = analyst
+            .tail(TailRequest {
+                filter: filter.into(),
+            })
+            .await
+            .expect_err("refused");
+        assert_eq!(status.code(), Code::InvalidArgument, "{filter}: {status:?}");
+    }
     let mut q = query("");
     q.page_token = "not a token".into();
     let status = analyst.query(q).await.expect_err("refused");

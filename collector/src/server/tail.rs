@@ -33,9 +33,19 @@ pub(super) async fn start(state: Arc<State>, filter: Option<Expr>) -> Result<Str
     // tail, which then finds nothing new, rather than being missed.
     let changes = state.stored.subscribe();
     let store = state.store.clone();
-    let after = status::blocking(move || store.last_seq()).await?;
+    let filter = Arc::new(filter);
+    let f = filter.clone();
+    let after = status::blocking(move || {
+        let after = store.last_seq()?;
+        // A filter that parses may still name a field the store cannot answer:
+        // refuse it now, not at the first finding. What this reads is read
+        // again by `follow`, which starts from `after` too.
+        store.since_seq(f.as_ref().as_ref(), after, 1)?;
+        Ok(after)
+    })
+    .await?;
     let (tx, rx) = mpsc::channel(BUFFER);
-    tokio::spawn(follow(state, Arc::new(filter), after, changes, tx, permit));
+    tokio::spawn(follow(state, filter, after, changes, tx, permit));
     Ok(Stream::new(rx))
 }
 
