@@ -182,6 +182,19 @@ pub struct Removed {
     pub by_size: u64,
 }
 
+/// One batch of [`Store::insert_batches`].
+#[derive(Clone, Copy, Debug)]
+pub struct Batch<'a> {
+    /// The authenticated peer that sent it.
+    pub node: &'a str,
+    /// The sensor run that sent it.
+    pub instance_id: &'a str,
+    /// Its sequence in that run.
+    pub sequence: u64,
+    /// Its findings.
+    pub findings: &'a [Finding],
+}
+
 /// Where findings are kept. Implementations are shared between threads; see
 /// the module's documentation for why it is synchronous.
 pub trait Store: Send + Sync {
@@ -196,6 +209,31 @@ pub trait Store: Send + Sync {
         sequence: u64,
         findings: &[Finding],
     ) -> Result<Inserted, StoreError>;
+
+    /// Stores several batches, each as [`Store::insert_batch`] would, with one
+    /// result per batch in order. A store that can should write them in one
+    /// transaction (one sync to disk for all), and one batch's failure must not
+    /// fail the others.
+    fn insert_batches(&self, batches: &[Batch<'_>]) -> Vec<Result<Inserted, StoreError>> {
+        batches
+            .iter()
+            .map(|b| self.insert_batch(b.node, b.instance_id, b.sequence, b.findings))
+            .collect()
+    }
+
+    /// Up to `limit` findings stored after the insertion position `after_seq`
+    /// that `filter` holds for, in the order they were stored, and the position
+    /// to continue from (live tails: nothing is skipped or returned twice).
+    fn since_seq(
+        &self,
+        filter: Option<&Expr>,
+        after_seq: i64,
+        limit: usize,
+    ) -> Result<(Vec<Finding>, i64), StoreError>;
+
+    /// The insertion position of the newest finding stored (0: none yet), where
+    /// a tail that shows only what comes next starts.
+    fn last_seq(&self) -> Result<i64, StoreError>;
 
     /// One page of findings.
     fn query(&self, query: &Query) -> Result<Page, StoreError>;
@@ -219,5 +257,7 @@ pub trait Store: Send + Sync {
     ) -> Result<Removed, StoreError>;
 }
 
+#[cfg(test)]
+mod seq_tests;
 #[cfg(test)]
 mod tests;

@@ -16,21 +16,24 @@ use std::{
 
 use prost::Message as _;
 use rusqlite::{Connection, OptionalExtension as _, params, params_from_iter, types::Value as Sql};
-use sensor_proto::{
-    json::fields_to_json,
-    v1::{Finding, Priority, value::Kind},
-};
+use sensor_proto::v1::{Finding, Priority};
 
 use super::{
-    Bucket, Cursor, DEFAULT_LIMIT, Inserted, MAX_LIMIT, Order, Page, Query, Removed, StatsBy,
-    Store, StoreError, TimeRange, sql,
+    Batch, Bucket, Cursor, DEFAULT_LIMIT, Inserted, MAX_LIMIT, Order, Page, Query, Removed,
+    StatsBy, Store, StoreError, TimeRange, sql,
 };
 use crate::filter::Expr;
 
+mod insert;
+mod seq;
+
 /// The schema; `IF NOT EXISTS` makes opening an existing file a no-op.
+/// `seq` is `AUTOINCREMENT` because tail subscribers read "every row after the
+/// seq I saw last": a plain rowid would hand a deleted row's number (all rows gone
+/// after retention) to a new finding, and a subscriber would skip it.
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS findings (
-    seq INTEGER PRIMARY KEY,
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
     id TEXT NOT NULL UNIQUE,
     time_ns INTEGER NOT NULL,
     rule TEXT NOT NULL,
@@ -62,15 +65,6 @@ CREATE TABLE IF NOT EXISTS batches (
     PRIMARY KEY (node, instance_id, sequence)
 ) WITHOUT ROWID;
 ";
-
-const INSERT: &str = "
-INSERT INTO findings (id, time_ns, rule, priority, node, source, namespace, pod,
-    container_id, proc_name, tags, fields, count, body, bytes, received_ns)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT (id) DO NOTHING";
-
-/// The longest finding id stored (a UUID has 36 characters).
-const MAX_ID: usize = 128;
 
 /// Findings in one SQLite file.
 pub struct SqliteStore {
@@ -131,13 +125,6 @@ impl SqliteStore {
     }
 }
 
-fn text_field<'a>(f: &'a Finding, name: &str) -> Option<&'a str> {
-    match f.fields.get(name)?.kind.as_ref()? {
-        Kind::StringValue(s) => Some(s),
-        _ => None,
-    }
-}
-
 /// A WHERE clause for a filter and a time range.
 fn where_clause(filter: Option<&Expr>, range: TimeRange) -> Result<sql::Clause, StoreError> {
     let mut c = match filter {
@@ -168,81 +155,30 @@ impl Store for SqliteStore {
     ) -> Result<Inserted, StoreError> {
         // Checked before anything is written: a bad finding refuses the batch,
         // which the ingest service reports to the sensor instead of acknowledging.
-        for f in findings {
-            let reason = if f.id.is_empty() || f.id.len() > MAX_ID {
-                Some("its id is empty or longer than 128 bytes")
-            } else if i64::try_from(f.time_unix_nano).is_err() {
-                Some("its time is after the year 2262")
-            } else {
-                None
-            };
-            if let Some(reason) = reason {
-                return Err(StoreError::BadFinding {
-                    id: f.id.chars().take(MAX_ID).collect(),
-                    reason,
-                });
-            }
-        }
+        insert::check(findings)?;
         let received = now_ns();
         let mut conn = lock(&self.writer)?;
         let tx = conn.transaction()?;
-        let mut inserted = Inserted::default();
-        {
-            tx.execute(
-                "INSERT OR IGNORE INTO batches (node, instance_id, sequence, received_ns) VALUES (?, ?, ?, ?)",
-                params![node, instance_id, clamp(sequence), received],
-            )?;
-            let mut stmt = tx.prepare_cached(INSERT)?;
-            for f in findings {
-                // The node is the peer that sent it, not what the finding says.
-                let mut f = f.clone();
-                f.node = node.to_owned();
-                let body = f.encode_to_vec();
-                let fields = fields_to_json(&f).to_string();
-                let tags = serde_json::Value::from(f.tags.clone()).to_string();
-                let namespace = text_field(&f, "k8s.ns.name")
-                    .or(f.pod.as_ref().map(|p| p.namespace.as_str()))
-                    .map(str::to_owned);
-                let pod = text_field(&f, "k8s.pod.name")
-                    .or(f.pod.as_ref().map(|p| p.name.as_str()))
-                    .map(str::to_owned);
-                let container = text_field(&f, "container.id")
-                    .or(f
-                        .container
-                        .as_ref()
-                        .map(|c| c.id.get(..12).unwrap_or(&c.id)))
-                    .map(str::to_owned);
-                let proc_name = text_field(&f, "proc.name")
-                    .or(f.ancestry.first().map(|p| p.name.as_str()))
-                    .map(str::to_owned);
-                let bytes = i64::try_from(body.len() + fields.len()).unwrap_or(i64::MAX);
-                let changed = stmt.execute(params![
-                    f.id,
-                    clamp(f.time_unix_nano),
-                    f.rule,
-                    f.priority,
-                    f.node,
-                    f.source,
-                    namespace,
-                    pod,
-                    container,
-                    proc_name,
-                    tags,
-                    fields,
-                    clamp(f.count),
-                    body,
-                    bytes,
-                    received,
-                ])?;
-                if changed == 1 {
-                    inserted.new += 1;
-                } else {
-                    inserted.duplicates += 1;
-                }
-            }
-        }
+        let inserted = insert::write(&tx, node, instance_id, sequence, findings, received)?;
         tx.commit()?;
         Ok(inserted)
+    }
+
+    fn insert_batches(&self, batches: &[Batch<'_>]) -> Vec<Result<Inserted, StoreError>> {
+        insert::batches(self, batches)
+    }
+
+    fn since_seq(
+        &self,
+        filter: Option<&Expr>,
+        after_seq: i64,
+        limit: usize,
+    ) -> Result<(Vec<Finding>, i64), StoreError> {
+        seq::since(&self.reader, filter, after_seq, limit)
+    }
+
+    fn last_seq(&self) -> Result<i64, StoreError> {
+        seq::last(&self.reader)
     }
 
     fn query(&self, query: &Query) -> Result<Page, StoreError> {

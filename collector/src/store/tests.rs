@@ -7,7 +7,7 @@ use crate::filter::parse;
 
 const HOUR: u64 = 3_600_000_000_000;
 
-fn now() -> u64 {
+pub(super) fn now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .expect("after 1970")
@@ -21,7 +21,7 @@ fn text(s: &str) -> Value {
 }
 
 /// A finding of `rule` at `time_ns` by `proc` in namespace `ns` ("" for the host).
-fn finding(
+pub(super) fn finding(
     id: &str,
     time_ns: u64,
     rule: &str,
@@ -76,7 +76,7 @@ fn finding(
     }
 }
 
-fn store() -> (tempfile::TempDir, SqliteStore) {
+pub(super) fn store() -> (tempfile::TempDir, SqliteStore) {
     let dir = tempfile::tempdir().expect("temp dir");
     let store = SqliteStore::open(dir.path().join("findings.db")).expect("opens");
     (dir, store)
