@@ -182,6 +182,9 @@ pub struct UserCache {
 /// The host's files are read through the root of pid 1, the node's init.
 const HOST_PID: u32 = 1;
 
+/// How soon a root none of whose processes could be opened is tried again.
+const RETRY_AFTER_FAILURE: Duration = Duration::from_millis(50);
+
 impl UserCache {
     /// An empty cache; files are read on first use.
     pub fn new(config: UserConfig) -> Self {
@@ -321,7 +324,12 @@ fn refresh(
         .find_map(|pid| read::open_root(&config.proc_root, pid).ok())
     else {
         // Keep what the root gave before: its processes are gone, not its files.
+        // Try again soon rather than after a whole interval: the next event
+        // may come from a process that is still alive (the first host events
+        // after a start are often of short-lived runc processes, and pid 1 may
+        // be guarded), and until then this root names nobody.
         stats.failures += 1;
+        root.next_check = now + config.check_interval.min(RETRY_AFTER_FAILURE);
         return false;
     };
     let users = update(

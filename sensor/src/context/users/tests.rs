@@ -272,7 +272,7 @@ fn gone_processes_are_not_retried_per_event_and_keep_what_was_read() {
     proc.write(100, "etc/passwd", APP_PASSWD);
     let mut cache = proc.cache();
     let t0 = Instant::now();
-    // No such process: nothing, and no retry before the interval.
+    // No such process: nothing, and no retry within the failure back-off.
     for i in 0..10 {
         let at = t0 + Duration::from_millis(i);
         assert_eq!(
@@ -286,6 +286,13 @@ fn gone_processes_are_not_retried_per_event_and_keep_what_was_read() {
         (1, 1, 9),
         "{stats:?}"
     );
+    // Soon after (not a whole interval), a failed root is tried again.
+    let later = t0 + Duration::from_millis(60);
+    assert_eq!(
+        user(&cache.names(Some("c1"), [999], ids(4242, 0), later)),
+        None
+    );
+    assert_eq!(cache.stats().checks, 2, "{:?}", cache.stats());
     // The event's process is gone but its parent is there.
     let names = cache.names(Some("c1"), [999, 100], ids(4242, 0), t0 + INTERVAL);
     assert_eq!(user(&names), Some("appuser"));
@@ -293,7 +300,7 @@ fn gone_processes_are_not_retried_per_event_and_keep_what_was_read() {
     fs::remove_dir_all(proc.0.join("100")).expect("removing the fake process");
     let names = cache.names(Some("c1"), [100], ids(4242, 0), t0 + INTERVAL * 2);
     assert_eq!(user(&names), Some("appuser"));
-    assert_eq!(cache.stats().failures, 2);
+    assert_eq!(cache.stats().failures, 3);
 }
 
 #[test]
