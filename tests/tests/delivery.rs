@@ -47,8 +47,15 @@ fn rules(dir: &Path, marker: &str) -> String {
 }
 
 /// `sensor run` with the rules, findings on stdout too (to compare), no noise
-/// control, shipping to `collector` with the spool in `spool`.
-fn sensor(collector: &Collector, rules: &str, spool: &Path, extra: &[&str]) -> Trace {
+/// control, pods from `kubelet` (the node's name, which the sensor's certificate
+/// carries, turns the kubelet on), shipping to `collector` with the spool in
+/// `spool`.
+fn sensor(collector: &Collector, kubelet: &KubeletServer, rules: &str, spool: &Path) -> Trace {
+    let (url, ca, token) = (
+        kubelet.url(),
+        kubelet.ca_file().display().to_string(),
+        kubelet.token_file().display().to_string(),
+    );
     let mut args: Vec<String> = [
         "--stdout",
         "--rules",
@@ -64,7 +71,13 @@ fn sensor(collector: &Collector, rules: &str, spool: &Path, extra: &[&str]) -> T
     .map(|s| (*s).to_owned())
     .collect();
     args.extend(collector.sensor_args(node(), spool));
-    args.extend(extra.iter().map(|s| (*s).to_owned()));
+    for (flag, value) in [
+        ("--kubelet-url", url),
+        ("--kubelet-ca-file", ca),
+        ("--kubelet-token-file", token),
+    ] {
+        args.extend([flag.to_owned(), value]);
+    }
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     Trace::run(&args)
 }
@@ -115,24 +128,7 @@ fn a_finding_reaches_sensorctl_with_its_pod() {
     let kubelet = KubeletServer::start();
     let marker = nonce("secret");
     let rules = rules(&dir, &marker);
-    let (url, ca, token) = (
-        kubelet.url(),
-        kubelet.ca_file().display().to_string(),
-        kubelet.token_file().display().to_string(),
-    );
-    let run = sensor(
-        &collector,
-        &rules,
-        &dir.join("spool"),
-        &[
-            "--kubelet-url",
-            &url,
-            "--kubelet-ca-file",
-            &ca,
-            "--kubelet-token-file",
-            &token,
-        ],
-    );
+    let run = sensor(&collector, &kubelet, &rules, &dir.join("spool"));
     let c = reader(&marker, 1);
     kubelet.add_pod(
         TestPod::new("shop", "web-5d4f8b7c9-x2k4q", &c.pod_uid)
@@ -195,7 +191,8 @@ fn findings_made_while_the_collector_is_down_arrive_once() {
     let mut collector = Collector::start(&dir, addr);
     let marker = nonce("outage");
     let rules = rules(&dir, &marker);
-    let run = sensor(&collector, &rules, &dir.join("spool"), &[]);
+    let kubelet = KubeletServer::start();
+    let run = sensor(&collector, &kubelet, &rules, &dir.join("spool"));
     run.wait_log("connected to the collector", Duration::from_secs(20));
     collector.kill();
     let c = reader(&marker, N);
@@ -233,7 +230,8 @@ fn a_killed_sensor_delivers_its_spool_when_it_comes_back() {
     let marker = nonce("restart");
     let rules = rules(&dir, &marker);
     let spool = dir.join("spool");
-    let mut run = sensor(&collector, &rules, &spool, &[]);
+    let kubelet = KubeletServer::start();
+    let mut run = sensor(&collector, &kubelet, &rules, &spool);
     let c = reader(&marker, N);
     c.start();
     c.wait(Duration::from_secs(30));
@@ -245,7 +243,7 @@ fn a_killed_sensor_delivers_its_spool_when_it_comes_back() {
     // Nobody sent them: the collector holds none until the sensor is back.
     std::thread::sleep(Duration::from_secs(1));
     assert!(collector.findings(&filter).is_empty());
-    let _run = sensor(&collector, &rules, &spool, &[]);
+    let _run = sensor(&collector, &kubelet, &rules, &spool);
     let found = collector.wait_findings(&filter, N, Duration::from_secs(60));
     assert_eq!(ids(&found).into_iter().collect::<BTreeSet<_>>(), sent);
     assert_eq!(found.len(), N);
