@@ -51,6 +51,17 @@ fn rules(dir: &Path, marker: &str) -> String {
 /// carries, turns the kubelet on), shipping to `collector` with the spool in
 /// `spool`.
 fn sensor(collector: &Collector, kubelet: &KubeletServer, rules: &str, spool: &Path) -> Trace {
+    sensor_with(collector, kubelet, rules, spool, &[])
+}
+
+/// [`sensor`] with `extra` arguments.
+fn sensor_with(
+    collector: &Collector,
+    kubelet: &KubeletServer,
+    rules: &str,
+    spool: &Path,
+    extra: &[&str],
+) -> Trace {
     let (url, ca, token) = (
         kubelet.url(),
         kubelet.ca_file().display().to_string(),
@@ -78,6 +89,7 @@ fn sensor(collector: &Collector, kubelet: &KubeletServer, rules: &str, spool: &P
     ] {
         args.extend([flag.to_owned(), value]);
     }
+    args.extend(extra.iter().map(|s| (*s).to_owned()));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     Trace::run(&args)
 }
@@ -247,5 +259,77 @@ fn a_killed_sensor_delivers_its_spool_when_it_comes_back() {
     let found = collector.wait_findings(&filter, N, Duration::from_secs(60));
     assert_eq!(ids(&found).into_iter().collect::<BTreeSet<_>>(), sent);
     assert_eq!(found.len(), N);
+    drop(c);
+}
+
+#[test]
+fn a_full_spool_drops_the_oldest_findings_and_says_how_many() {
+    if !can_load_ebpf("a_full_spool_drops_the_oldest_findings_and_says_how_many") {
+        return;
+    }
+    const N: usize = 300;
+    let dir = tmp_dir("delivery-full");
+    make_certs(&dir, &[node()]);
+    let addr = free_addr();
+    let mut collector = Collector::start(&dir, addr);
+    collector.kill();
+    let marker = nonce("full");
+    let rules = rules(&dir, &marker);
+    let kubelet = KubeletServer::start();
+    // 128 KiB holds a few dozen findings; the container makes 300 while no
+    // collector listens.
+    let run = sensor_with(
+        &collector,
+        &kubelet,
+        &rules,
+        &dir.join("spool"),
+        &["--spool-max-bytes", "128KiB"],
+    );
+    let c = reader(&marker, N);
+    c.start();
+    c.wait(Duration::from_secs(30));
+    stdout_ids(&run, N);
+    run.wait_log("spool was full", Duration::from_secs(10));
+    let collector = Collector::start(&dir, addr);
+    let lost = collector.wait_findings(
+        "rule = \"Sensor lost findings\"",
+        1,
+        Duration::from_secs(60),
+    );
+    assert!(!lost.is_empty(), "a finding says findings were lost");
+    let reported: u64 = lost
+        .iter()
+        .map(|f| f["output_fields"]["drop.count"].as_u64().expect("a count"))
+        .sum();
+    let filter = format!("fd.name startswith /etc/{marker}");
+    // What the spool kept arrives: the newest findings, the last file's among them.
+    let last = format!("/etc/{marker}-{N}");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let kept = loop {
+        let kept = collector.findings(&filter);
+        if kept
+            .iter()
+            .any(|f| f["output_fields"]["fd.name"] == last.as_str())
+            || Instant::now() >= deadline
+        {
+            break kept;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    };
+    assert!(
+        kept.iter()
+            .any(|f| f["output_fields"]["fd.name"] == last.as_str()),
+        "the newest finding is kept"
+    );
+    assert!(
+        kept.len() < N,
+        "the spool cannot hold {N}: {} arrived",
+        kept.len()
+    );
+    assert!(
+        reported >= (N - kept.len()) as u64,
+        "{reported} reported lost, {} of {N} arrived",
+        kept.len()
+    );
     drop(c);
 }
