@@ -72,7 +72,11 @@ impl Config {
             max_message_bytes: 4 << 20,
             max_batch: 5000,
             max_in_flight: 64,
-            saturation_wait: Duration::from_secs(2),
+            // Waiting is the backpressure (the stream is not read meanwhile,
+            // so HTTP/2 flow control holds the client); only a writer that
+            // frees no room for this long is reported as saturated. 50 nodes
+            // with eight batches in flight each wait seconds here at full load.
+            saturation_wait: Duration::from_secs(10),
             max_tails: 256,
             retention: Retention {
                 max_age: Some(Duration::from_secs(30 * 24 * 3600)),

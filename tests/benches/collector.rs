@@ -216,7 +216,7 @@ fn main() -> anyhow::Result<()> {
     let filters = [
         "k8s.ns.name = ns-7",
         "rule = \"Rule 12\" and priority <= Warning",
-        "proc.name in (sh, bash) and k8s.ns.name = ns-3",
+        "proc.name in (sh, bash) and k8s.ns.name = ns-1",
         "node = node-07 and fd.name startswith /etc/file-1",
         "k8s.pod.name = web-5-5 and not proc.name = nginx",
         "fd.name = /etc/file-42",

@@ -6,7 +6,7 @@
 //! ...) use it and its index; other catalogue fields are read from the fields'
 //! JSON with `json_extract`. Comparisons follow Falco's: a field the finding does
 //! not have makes every comparison false (and `not` of it true), so each leaf is
-//! wrapped in `COALESCE(..., 0)` against SQL's third truth value.
+//! wrapped in `COALESCE(..., 0)` under a `not`, against SQL's third truth value.
 
 use rusqlite::types::Value as Sql;
 use sensor_proto::v1::Priority;
@@ -34,6 +34,11 @@ const COLUMNS: &[(&str, &str)] = &[
     ("container.id", "container_id"),
     ("proc.name", "proc_name"),
 ];
+
+/// Catalogue fields with an expression index (see the schema): the SQL text
+/// must be the index's own, so the path is a constant here, never a client's.
+pub(super) const INDEXED_JSON: &[(&str, &str)] =
+    &[("fd.name", "json_extract(fields, '$.\"fd.name\"')")];
 
 /// Catalogue families read from a finding's fields.
 const FAMILIES: &[&str] = &[
@@ -83,11 +88,16 @@ fn op_name(op: Op) -> &'static str {
 /// The SQL for a filter.
 pub(super) fn translate(expr: &Expr) -> Result<Clause, FilterError> {
     let mut c = Clause::default();
-    write(&mut c, expr)?;
+    write(&mut c, expr, false)?;
     Ok(c)
 }
 
-fn write(c: &mut Clause, expr: &Expr) -> Result<(), FilterError> {
+/// Writes `expr`; `negated` when it is under a `not`. Outside one, a leaf that
+/// is NULL (the field is missing) already acts as false in `WHERE`, since
+/// `and` and `or` alone never turn unknown into true; so the leaf is written
+/// bare and an index on its column can answer it. Under a `not` it must be
+/// false, not unknown, for `not` to make it true: there it is wrapped.
+fn write(c: &mut Clause, expr: &Expr, negated: bool) -> Result<(), FilterError> {
     match expr {
         Expr::And(items) | Expr::Or(items) => {
             let joint = if matches!(expr, Expr::And(_)) {
@@ -100,13 +110,13 @@ fn write(c: &mut Clause, expr: &Expr) -> Result<(), FilterError> {
                 if i > 0 {
                     c.sql.push_str(joint);
                 }
-                write(c, item)?;
+                write(c, item, negated)?;
             }
             c.sql.push(')');
         }
         Expr::Not(inner) => {
             c.sql.push_str("(NOT ");
-            write(c, inner)?;
+            write(c, inner, true)?;
             c.sql.push(')');
         }
         Expr::Exists { field, offset } => {
@@ -120,7 +130,7 @@ fn write(c: &mut Clause, expr: &Expr) -> Result<(), FilterError> {
             value,
             offset,
         } => {
-            c.sql.push_str("COALESCE(");
+            c.sql.push_str(if negated { "COALESCE(" } else { "(" });
             if field.name == "priority" && field.arg.is_none() {
                 priority(c, field, *op, value, *offset)?;
             } else if field.name == "tags" && field.arg.is_none() {
@@ -128,7 +138,7 @@ fn write(c: &mut Clause, expr: &Expr) -> Result<(), FilterError> {
             } else {
                 compare(c, field, *op, value, *offset)?;
             }
-            c.sql.push_str(", 0)");
+            c.sql.push_str(if negated { ", 0)" } else { ")" });
         }
     }
     Ok(())
@@ -144,6 +154,12 @@ fn subject(c: &mut Clause, field: &Field, offset: usize) -> Result<bool, FilterE
     }
     if !FAMILIES.iter().any(|f| field.name.starts_with(f)) {
         return Err(unsupported(field, offset));
+    }
+    if field.arg.is_none()
+        && let Some((_, expr)) = INDEXED_JSON.iter().find(|(name, _)| *name == field.name)
+    {
+        c.sql.push_str(expr);
+        return Ok(true);
     }
     // A JSON path key is quoted; a key holding a quote cannot be written in one.
     let path = match (&field.name[..], &field.arg) {

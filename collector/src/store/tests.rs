@@ -598,3 +598,33 @@ fn reads_run_beside_writes_from_other_threads() {
         .expect("stats");
     assert_eq!(stats[0].findings, 800);
 }
+
+#[test]
+fn indexed_json_fields_are_written_as_their_index_is() {
+    // The planner uses an expression index only for the same expression text.
+    for (name, expr) in sql::INDEXED_JSON {
+        assert!(sqlite::SCHEMA.contains(expr), "{name}: no index on {expr}");
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("f.db");
+    drop(SqliteStore::open(&db).expect("opens"));
+    let conn = rusqlite::Connection::open(&db).expect("opens");
+    let clause =
+        sql::translate(&parse("fd.name = /etc/shadow").expect("parses")).expect("translates");
+    let plan: Vec<String> = conn
+        .prepare(&format!(
+            "EXPLAIN QUERY PLAN SELECT id FROM findings WHERE {} ORDER BY time_ns DESC LIMIT 10",
+            clause.sql
+        ))
+        .expect("prepares")
+        .query_map(rusqlite::params_from_iter(clause.params.iter()), |r| {
+            r.get::<_, String>(3)
+        })
+        .expect("plans")
+        .collect::<Result<_, _>>()
+        .expect("rows");
+    assert!(
+        plan.iter().any(|p| p.contains("findings_fd_name")),
+        "{plan:?}"
+    );
+}
