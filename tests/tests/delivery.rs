@@ -100,7 +100,8 @@ fn reader(marker: &str, n: usize) -> Container {
         .map(|i| (format!("etc/{marker}-{i}"), "x"))
         .collect();
     let files: Vec<(&str, &str)> = files.iter().map(|(p, c)| (p.as_str(), *c)).collect();
-    let script = format!("for f in /etc/{marker}-*; do cat $f; done");
+    // In number order (a glob would sort -10 before -2): the last read is `-n`.
+    let script = format!("i=1; while [ $i -le {n} ]; do cat /etc/{marker}-$i; i=$((i+1)); done");
     Container::create_with_files(&nonce("deliver"), &["sh", "-c", &script], 0, 0, &files)
 }
 

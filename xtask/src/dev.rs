@@ -124,7 +124,10 @@ pub fn run(sensor_args: &[String]) -> Result<()> {
                 .arg(file("ca.pem"))
                 .arg("--spool-dir")
                 .arg(dir.join("spool"))
-                .args(["--node-name", &node, "--metrics-addr", METRICS_ADDR])
+                // No --node-name: it would turn the kubelet on, and a
+                // development host has none. The agent names findings by the
+                // host name, which is the certificate's name.
+                .args(["--metrics-addr", METRICS_ADDR])
                 .args(sensor_args),
         )?;
         children.push(("agent", agent));
