@@ -175,9 +175,11 @@ fn wait_listening(addr: &str) -> Result<()> {
     Ok(())
 }
 
-/// SIGINT (unless Ctrl-C already sent it), then SIGKILL after the grace period.
+/// SIGINT (unless it has stopped already), then SIGKILL after the grace period.
 fn stop(what: &str, child: &mut Child) {
-    if let Ok(Some(_)) = child.try_wait() {
+    // Ctrl-C reaches the whole process group: most have stopped already.
+    if let Ok(Some(status)) = child.try_wait() {
+        eprintln!("xtask: the {what} stopped ({status})");
         return;
     }
     if let Ok(pid) = i32::try_from(child.id()) {
