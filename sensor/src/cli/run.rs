@@ -292,6 +292,7 @@ async fn agent(args: &RunArgs) -> anyhow::Result<()> {
         }),
         out: args.stdout.then(|| BufWriter::new(io::stdout().lock())),
         ship,
+        lost: 0,
         hostname,
         ticks_per_second: crate::context::procfs::clock_ticks_per_second(),
         num: 0,
@@ -349,6 +350,8 @@ struct Runner<W> {
     out: Option<W>,
     /// The collector's spool, with `--collector`.
     ship: Option<Shipper>,
+    /// Findings lost on the way to the collector, not yet reported.
+    lost: u64,
     hostname: Arc<str>,
     ticks_per_second: u64,
     num: u64,
@@ -375,13 +378,13 @@ impl<W: Write> Runner<W> {
     /// Makes what was written visible: stdout flushed, the spool synced. A loss
     /// the spool reports becomes a finding of its own.
     fn flush(&mut self) -> io::Result<()> {
-        let lost = self.ship.as_ref().map_or(0, Shipper::commit);
-        if lost > 0 {
-            let finding = lost_findings(lost, &self.hostname);
+        self.lost += self.ship.as_ref().map_or(0, Shipper::commit);
+        if self.lost > 0 {
+            let finding = lost_findings(std::mem::take(&mut self.lost), &self.hostname);
             self.write(&finding)?;
-            if let Some(ship) = &self.ship {
-                ship.commit();
-            }
+            // Spooling the report may itself push out older findings: those
+            // are counted here and reported at the next flush.
+            self.lost += self.ship.as_ref().map_or(0, Shipper::commit);
         }
         match &mut self.out {
             Some(out) => out.flush(),
