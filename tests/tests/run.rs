@@ -182,23 +182,29 @@ fn metrics_count_findings_and_events_and_readiness_shows() {
         !of_rule(f, "Metered", &c.id).is_empty()
     });
     assert_eq!(of_rule(&found, "Metered", &c.id).len(), 1);
-    // Counts reach the metrics within a tick.
+    // Counts reach the metrics within a tick: folds as they happen, events
+    // by kind at the next once-a-second tick, so wait for all of them.
+    let wanted = [
+        "sensor_findings_total{rule=\"Metered\",priority=\"Warning\"} 1",
+        "sensor_findings_folded_total{rule=\"Metered\"} 2",
+        "sensor_rules{state=\"loaded\"} 1",
+    ];
+    let complete = |text: &str| {
+        wanted.iter().all(|w| text.lines().any(|l| l == *w))
+            && text
+                .lines()
+                .any(|l| l.starts_with("sensor_events_total{kind=\"open\"} "))
+    };
     let deadline = Instant::now() + Duration::from_secs(10);
     let text = loop {
         let (status, text) = get(&addr, "/metrics");
         assert_eq!(status, "HTTP/1.1 200 OK");
-        if text.contains("sensor_findings_folded_total{rule=\"Metered\"} 2")
-            || Instant::now() > deadline
-        {
+        if complete(&text) || Instant::now() > deadline {
             break text;
         }
         std::thread::sleep(Duration::from_millis(200));
     };
-    for want in [
-        "sensor_findings_total{rule=\"Metered\",priority=\"Warning\"} 1",
-        "sensor_findings_folded_total{rule=\"Metered\"} 2",
-        "sensor_rules{state=\"loaded\"} 1",
-    ] {
+    for want in wanted {
         assert!(text.lines().any(|l| l == want), "{want} not in\n{text}");
     }
     assert!(
