@@ -25,6 +25,21 @@ pub fn cargo() -> Command {
     command
 }
 
+/// `cargo build` of the product's binaries: the agent, the collector, sensorctl.
+pub fn build_binaries() -> Command {
+    let mut command = cargo();
+    command.args([
+        "build",
+        "--package",
+        "sensor",
+        "--package",
+        "collector",
+        "--package",
+        "sensorctl",
+    ]);
+    command
+}
+
 /// The nightly toolchain's `cargo`, through rustup: `CARGO` names the stable
 /// toolchain's binary, which does not understand `+nightly`.
 pub fn nightly_cargo() -> Command {

@@ -14,7 +14,7 @@ use std::{
 
 use anyhow::{Context as _, Result, bail};
 
-use crate::cmd::{cargo, is_root, run as run_cmd, workspace_root};
+use crate::cmd::{build_binaries, is_root, run as run_cmd, workspace_root};
 
 /// Where the collector listens.
 const COLLECTOR_ADDR: &str = "127.0.0.1:50051";
@@ -66,15 +66,7 @@ fn spawn(what: &str, command: &mut Command) -> Result<Child> {
 
 /// Runs the collector, the agent (with `sensor_args` added) and `sensorctl tail`.
 pub fn run(sensor_args: &[String]) -> Result<()> {
-    run_cmd(cargo().args([
-        "build",
-        "--package",
-        "sensor",
-        "--package",
-        "collector",
-        "--package",
-        "sensorctl",
-    ]))?;
+    run_cmd(&mut build_binaries())?;
     let dir = workspace_root().join("target/dev");
     let certs = dir.join("certs");
     let node = node_name();

@@ -15,7 +15,7 @@ mod setup;
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 
-use cmd::{cargo, is_root, nightly_cargo, run, workspace_root};
+use cmd::{build_binaries, cargo, is_root, nightly_cargo, run, workspace_root};
 
 #[derive(Parser)]
 #[command(name = "cargo xtask")]
@@ -129,15 +129,7 @@ fn test() -> Result<()> {
     ]))?;
     // The end-to-end tests load programs and start containers as root. One at a
     // time: each attaches its own sensor, and the wakeup test counts what it sees.
-    run(cargo().args([
-        "build",
-        "--package",
-        "sensor",
-        "--package",
-        "collector",
-        "--package",
-        "sensorctl",
-    ]))?;
+    run(&mut build_binaries())?;
     let mut e2e = cargo();
     e2e.args([
         "test",

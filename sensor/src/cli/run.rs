@@ -13,7 +13,7 @@ use std::{
 use anyhow::Context as _;
 use clap::Args;
 use sensor_proto::client::TlsFiles;
-use serde_json::{Map, json};
+use serde_json::{Map, Value as Json, json};
 
 use super::{
     context::ContextArgs,
@@ -536,23 +536,23 @@ impl<W: Write> Sink for Runner<W> {
     }
 }
 
-/// The finding that says findings were lost on the way to the collector.
-fn lost_findings(n: u64, hostname: &Arc<str>) -> Finding {
+/// A finding of the sensor about itself (it went blind or lost findings):
+/// Critical, on the host, with `fields` as its output fields.
+fn internal_finding(
+    rule: &str,
+    output: String,
+    fields: Map<String, Json>,
+    hostname: &Arc<str>,
+) -> Finding {
     let clock = BootClock::now();
     let boot_now = crate::event::clock::boot_ns_now();
-    let mut fields = Map::new();
-    fields.insert(crate::fields::DROP_KIND.into(), "finding".into());
-    fields.insert(crate::fields::DROP_REASON.into(), "spool".into());
-    fields.insert(crate::fields::DROP_COUNT.into(), json!(n));
     Finding {
         id: uuid::Uuid::now_v7().to_string(),
         time_ns: clock.epoch_ns(boot_now),
         time: humantime::format_rfc3339_nanos(clock.wall(boot_now)).to_string(),
-        rule: "Sensor lost findings".into(),
+        rule: rule.into(),
         priority: Priority::Critical,
-        output: format!(
-            "The sensor lost {n} findings on the way to the collector (spool full or batch refused; see sensor_findings_lost)"
-        ),
+        output,
         tags: Arc::from(vec!["sensor".to_owned()]),
         source: "internal".into(),
         hostname: hostname.clone(),
@@ -563,32 +563,29 @@ fn lost_findings(n: u64, hostname: &Arc<str>) -> Finding {
     }
 }
 
+/// The finding that says findings were lost on the way to the collector.
+fn lost_findings(n: u64, hostname: &Arc<str>) -> Finding {
+    let mut fields = Map::new();
+    fields.insert(crate::fields::DROP_KIND.into(), "finding".into());
+    fields.insert(crate::fields::DROP_REASON.into(), "spool".into());
+    fields.insert(crate::fields::DROP_COUNT.into(), json!(n));
+    let output = format!(
+        "The sensor lost {n} findings on the way to the collector (spool full or batch refused; see sensor_findings_lost)"
+    );
+    internal_finding("Sensor lost findings", output, fields, hostname)
+}
+
 /// The finding that says the kernel lost records.
 fn lost_events(d: &DropDelta, hostname: &Arc<str>) -> Finding {
-    let clock = BootClock::now();
-    let boot_now = crate::event::clock::boot_ns_now();
     let kind = d.kind.map_or("unknown", kind_name);
     let mut fields = Map::new();
     fields.insert(crate::fields::DROP_KIND.into(), kind.into());
     fields.insert(crate::fields::DROP_REASON.into(), d.reason.into());
     fields.insert(crate::fields::DROP_COUNT.into(), json!(d.count));
     fields.insert(crate::fields::DROP_TOTAL.into(), json!(d.total));
-    Finding {
-        id: uuid::Uuid::now_v7().to_string(),
-        time_ns: clock.epoch_ns(boot_now),
-        time: humantime::format_rfc3339_nanos(clock.wall(boot_now)).to_string(),
-        rule: "Sensor lost events".into(),
-        priority: Priority::Critical,
-        output: format!(
-            "The sensor lost {} {kind} events ({}; {} since it started): rules could not see them",
-            d.count, d.reason, d.total
-        ),
-        tags: Arc::from(vec!["sensor".to_owned()]),
-        source: "internal".into(),
-        hostname: hostname.clone(),
-        fields,
-        count: 1,
-        suppressed: 0,
-        container_id: "host".into(),
-    }
+    let output = format!(
+        "The sensor lost {} {kind} events ({}; {} since it started): rules could not see them",
+        d.count, d.reason, d.total
+    );
+    internal_finding("Sensor lost events", output, fields, hostname)
 }

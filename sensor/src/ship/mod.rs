@@ -62,6 +62,16 @@ impl Shared {
         self.spool.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Sets the spool's gauges (after appends and acknowledgements).
+    fn update_gauges(&self) {
+        let stats = self.lock().stats();
+        let m = &self.metrics;
+        m.spool_bytes
+            .set(i64::try_from(stats.bytes).unwrap_or(i64::MAX));
+        m.spool_findings
+            .set(i64::try_from(stats.records).unwrap_or(i64::MAX));
+    }
+
     /// Counts `n` findings lost for `reason`, to be reported.
     fn lose(&self, reason: &str, n: u64) {
         self.metrics.lost(reason, n);
@@ -72,6 +82,9 @@ impl Shared {
 /// The agent's side: append findings, make them durable, learn of losses.
 pub struct Shipper {
     shared: Arc<Shared>,
+    /// Findings were pushed since the last commit: the loop commits after every
+    /// ring batch, and most batches bring none.
+    pushed: std::cell::Cell<bool>,
 }
 
 impl Shipper {
@@ -105,14 +118,17 @@ impl Shipper {
             instance_id: uuid::Uuid::now_v7().to_string(),
         };
         tokio::spawn(sender::run(shared.clone(), endpoint, me));
-        let shipper = Self { shared };
-        shipper.update_gauges();
-        Ok(shipper)
+        shared.update_gauges();
+        Ok(Self {
+            shared,
+            pushed: std::cell::Cell::new(false),
+        })
     }
 
     /// Appends a finding to the spool; [`Shipper::commit`] makes it durable and
     /// sendable. A finding that cannot be spooled is counted and logged.
     pub fn push(&self, finding: &Finding) {
+        self.pushed.set(true);
         let record = match record::encode(finding) {
             Ok(r) => r,
             Err(e) => {
@@ -131,6 +147,10 @@ impl Shipper {
     /// findings were lost since the last call (the spool was full, or a batch
     /// was refused), for the caller to report.
     pub fn commit(&self) -> u64 {
+        // Only an append can make the spool drop; the sender's losses are an atomic.
+        if !self.pushed.replace(false) {
+            return self.shared.lost_unreported.swap(0, Ordering::Relaxed);
+        }
         let dropped = {
             let mut spool = self.shared.lock();
             if let Err(e) = spool.flush() {
@@ -147,17 +167,8 @@ impl Shipper {
             self.shared.metrics.lost("spool_full", dropped);
         }
         self.shared.wake.notify_one();
-        self.update_gauges();
+        self.shared.update_gauges();
         dropped + self.shared.lost_unreported.swap(0, Ordering::Relaxed)
-    }
-
-    fn update_gauges(&self) {
-        let stats = self.shared.lock().stats();
-        let m = &self.shared.metrics;
-        m.spool_bytes
-            .set(i64::try_from(stats.bytes).unwrap_or(i64::MAX));
-        m.spool_findings
-            .set(i64::try_from(stats.records).unwrap_or(i64::MAX));
     }
 
     /// Findings spooled and not yet acknowledged.
@@ -172,7 +183,7 @@ impl Shipper {
         while self.pending() > 0 && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        self.update_gauges();
+        self.shared.update_gauges();
         self.pending()
     }
 }

@@ -206,6 +206,7 @@ fn acknowledged(
             .ack(up_to)
             .map_err(|e| format!("cannot record an acknowledgement in the spool: {e}"))?;
         shared.metrics.acked.inc_by(findings);
+        shared.update_gauges();
     }
     Ok(())
 }
