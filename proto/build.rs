@@ -6,6 +6,11 @@ fn main() -> std::io::Result<()> {
     // BTreeMaps: a finding's fields and labels encode and print in one order,
     // so equal findings are equal bytes (tests, deduplication, diffs).
     config.btree_map(["."]);
+    // Slices of the received message rather than copies (see IngestBatch).
+    config.bytes([
+        ".sensor.v1.IngestBatch.findings",
+        ".sensor.v1.FindingHead.ancestry",
+    ]);
     tonic_prost_build::configure().compile_with_config(
         config,
         &[

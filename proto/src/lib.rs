@@ -12,6 +12,7 @@ pub mod v1 {
 pub mod client;
 #[cfg(feature = "json")]
 pub mod json;
+pub mod wire;
 
 impl v1::Priority {
     /// Every priority, most severe first.
