@@ -71,7 +71,7 @@ impl Config {
             tls,
             max_message_bytes: 4 << 20,
             max_batch: 5000,
-            max_in_flight: 64,
+            max_in_flight: 128,
             // Waiting is the backpressure (the stream is not read meanwhile,
             // so HTTP/2 flow control holds the client); only a writer that
             // frees no room for this long is reported as saturated. 50 nodes

@@ -9,6 +9,7 @@
 //! would do inside anyway. A networked engine can implement it with a blocking
 //! client or its own runtime handle.
 
+mod row;
 mod sql;
 mod sqlite;
 
@@ -16,7 +17,11 @@ use std::time::Duration;
 
 use sensor_proto::v1::Finding;
 
-pub use self::{sql::field_names, sqlite::SqliteStore};
+pub use self::{
+    row::{MAX_ID, Row},
+    sql::field_names,
+    sqlite::SqliteStore,
+};
 use crate::filter::{Expr, FilterError};
 
 /// Why a store operation failed.
@@ -51,6 +56,20 @@ pub enum StoreError {
         /// What prost said.
         #[source]
         source: prost::DecodeError,
+    },
+    /// The store's files or threads failed (a sync to disk, among others).
+    #[error("store I/O: {0}")]
+    Io(#[from] std::io::Error),
+    /// The file was made by a collector with another schema.
+    #[error(
+        "the database has schema version {found}, this collector reads version {expected}: \
+         move the file away (or keep it for the collector that made it) and start again"
+    )]
+    Schema {
+        /// The file's.
+        found: i64,
+        /// This collector's.
+        expected: i64,
     },
     /// A thread panicked while holding the connection.
     #[error("the store's connection was poisoned by a panic")]
@@ -191,34 +210,54 @@ pub struct Batch<'a> {
     pub instance_id: &'a str,
     /// Its sequence in that run.
     pub sequence: u64,
-    /// Its findings.
-    pub findings: &'a [Finding],
+    /// Its findings, prepared.
+    pub rows: &'a [Row],
 }
 
 /// Where findings are kept. Implementations are shared between threads; see
 /// the module's documentation for why it is synchronous.
 pub trait Store: Send + Sync {
     /// Stores one batch from `node` (the authenticated peer, which is what the
-    /// stored findings' `node` becomes) atomically. Findings whose id is stored
-    /// already are skipped, so a batch sent again after a lost acknowledgement
-    /// is stored once.
+    /// stored findings' `node` becomes) atomically and durably. Findings
+    /// stored already are skipped, so a batch sent again after a lost
+    /// acknowledgement is stored once.
     fn insert_batch(
         &self,
         node: &str,
         instance_id: &str,
         sequence: u64,
         findings: &[Finding],
-    ) -> Result<Inserted, StoreError>;
-
-    /// Stores several batches, each as [`Store::insert_batch`] would, with one
-    /// result per batch in order. A store that can should write them in one
-    /// transaction (one sync to disk for all), and one batch's failure must not
-    /// fail the others.
-    fn insert_batches(&self, batches: &[Batch<'_>]) -> Vec<Result<Inserted, StoreError>> {
-        batches
+    ) -> Result<Inserted, StoreError> {
+        let rows = findings
             .iter()
-            .map(|b| self.insert_batch(b.node, b.instance_id, b.sequence, b.findings))
-            .collect()
+            .map(|f| Row::from_finding(node, f))
+            .collect::<Result<Vec<_>, _>>()?;
+        let batch = Batch {
+            node,
+            instance_id,
+            sequence,
+            rows: &rows,
+        };
+        let inserted = self
+            .insert_batches(&[batch])
+            .pop()
+            .unwrap_or(Ok(Inserted::default()))?;
+        self.sync()?;
+        Ok(inserted)
+    }
+
+    /// Stores several prepared batches, each atomically, with one result per
+    /// batch in order; one batch's failure must not fail the others. A store
+    /// that can should write them in one transaction. They are visible once
+    /// this returns, but durable only after [`Store::sync`].
+    fn insert_batches(&self, batches: &[Batch<'_>]) -> Vec<Result<Inserted, StoreError>>;
+
+    /// Makes every batch that [`Store::insert_batches`] has stored so far
+    /// durable. Split from the insert so that a writer can go on with the next
+    /// batches while the disk syncs these; a store whose commits are durable
+    /// already does nothing.
+    fn sync(&self) -> Result<(), StoreError> {
+        Ok(())
     }
 
     /// Up to `limit` findings stored after the insertion position `after_seq`
@@ -259,5 +298,7 @@ pub trait Store: Send + Sync {
 
 #[cfg(test)]
 mod seq_tests;
+#[cfg(test)]
+mod sqlite_tests;
 #[cfg(test)]
 mod tests;

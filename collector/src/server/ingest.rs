@@ -16,6 +16,8 @@ use tokio::sync::{mpsc, oneshot};
 use tonic::{Status, Streaming};
 use tracing::{debug, info, warn};
 
+use crate::store::Row;
+
 use super::{
     State, status, stopped,
     writer::{Job, Outcome, Refused},
@@ -100,11 +102,17 @@ async fn read(
             )));
         }
         let sequence = batch.sequence;
+        // Prepared here, on the runtime's threads and for every stream side by
+        // side, so that the one writer thread only writes.
+        let rows = match Row::all(node, batch.findings) {
+            Ok(rows) => rows,
+            Err(e) => return Some(status::from_store(e)),
+        };
         let job = Job {
             node: node.to_owned(),
             instance_id: batch.instance_id,
             sequence,
-            findings: batch.findings,
+            rows,
         };
         let outcome = match state.writer.submit(job).await {
             Ok(o) => o,

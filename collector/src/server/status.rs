@@ -16,11 +16,11 @@ pub(super) fn from_store(e: StoreError) -> Status {
             Status::invalid_argument(e.to_string())
         }
         // Busy, full or failing disk: the sensor keeps the batch and retries.
-        StoreError::Db(_) => {
+        StoreError::Db(_) | StoreError::Io(_) => {
             error!(error = %e, "store failed");
             Status::unavailable("the collector's store failed; retry later")
         }
-        StoreError::Corrupt { .. } | StoreError::Poisoned => {
+        StoreError::Corrupt { .. } | StoreError::Poisoned | StoreError::Schema { .. } => {
             error!(error = %e, "store failed");
             Status::internal("the collector's store failed")
         }

@@ -1,46 +1,67 @@
 //! Batches grouped in one transaction, and reading by insertion position (what
 //! the live tail is built on).
 
+use prost::{Message as _, bytes::Bytes};
 use sensor_proto::v1::Priority;
 
 use super::tests::{finding, now, store};
 use super::*;
 use crate::filter::parse;
 
+fn enc(f: &Finding) -> Bytes {
+    f.encode_to_vec().into()
+}
+
 fn f(id: &str, proc: &str) -> Finding {
     finding(id, now(), "R", Priority::Warning, "", proc)
 }
 
 #[test]
-fn grouped_batches_fail_alone() {
-    let (_dir, s) = store();
-    let good = [f("a", "sh"), f("b", "sh")];
+fn a_bad_finding_refuses_its_batch_before_the_writer() {
     let mut late = f("late", "sh");
     late.time_unix_nano = u64::MAX;
-    let bad = [f("c", "sh"), late];
-    let again = [f("a", "sh")];
-    let batches = [
-        Batch {
-            node: "n1",
-            instance_id: "i",
-            sequence: 1,
-            findings: &good,
-        },
-        Batch {
-            node: "n2",
-            instance_id: "i",
-            sequence: 1,
-            findings: &bad,
-        },
-        Batch {
-            node: "n3",
-            instance_id: "i",
-            sequence: 1,
-            findings: &again,
-        },
-    ];
-    let results = s.insert_batches(&batches);
-    assert_eq!(results.len(), 3);
+    let refused = Row::all("n2", vec![enc(&f("c", "sh")), enc(&late)]);
+    assert!(matches!(refused, Err(StoreError::BadFinding { id, .. }) if id == "late"));
+    let long = f(&"x".repeat(MAX_ID + 1), "sh");
+    assert!(matches!(
+        Row::from_finding("n", &long),
+        Err(StoreError::BadFinding { .. })
+    ));
+    let garbage = Bytes::from_static(b"\x0a\xff\xff");
+    assert!(matches!(
+        Row::new("n", garbage),
+        Err(StoreError::BadFinding { .. })
+    ));
+    // The head decodes, but a field's value is not UTF-8.
+    let mut broken = f("d", "s\u{e9}");
+    broken.output.clear();
+    let mut bytes = enc(&broken).to_vec();
+    let at = bytes
+        .windows(2)
+        .position(|w| w == [0xc3, 0xa9])
+        .expect("the name");
+    bytes[at] = 0xff;
+    assert!(
+        matches!(Row::new("n", bytes.into()), Err(StoreError::BadFinding { id, .. }) if id == "d")
+    );
+}
+
+#[test]
+fn grouped_batches_are_numbered_in_order_and_deduplicated() {
+    let (_dir, s) = store();
+    let a = f("a", "sh");
+    let good = Row::all("n1", vec![enc(&a), enc(&f("b", "sh"))]).expect("prepares");
+    // Sent again, as a sensor does after a lost acknowledgement: the same finding.
+    let again = Row::all("n3", vec![enc(&a)]).expect("prepares");
+    let batch = |node, rows| Batch {
+        node,
+        instance_id: "i",
+        sequence: 1,
+        rows,
+    };
+    let results = s.insert_batches(&[batch("n1", &good), batch("n3", &again)]);
+    s.sync().expect("syncs");
+    assert_eq!(results.len(), 2);
     assert_eq!(
         results[0].as_ref().ok(),
         Some(&Inserted {
@@ -48,18 +69,19 @@ fn grouped_batches_fail_alone() {
             duplicates: 0
         })
     );
-    assert!(matches!(&results[1], Err(StoreError::BadFinding { id, .. }) if id == "late"));
-    // In the same transaction, after the first: a duplicate.
+    // In the same transaction, after the first: a duplicate (same id and time).
     assert_eq!(
-        results[2].as_ref().ok(),
+        results[1].as_ref().ok(),
         Some(&Inserted {
             new: 0,
             duplicates: 1
         })
     );
-    let (all, _) = s.since_seq(None, 0, 100).expect("reads");
+    let (all, next) = s.since_seq(None, 0, 100).expect("reads");
     let ids: Vec<&str> = all.iter().map(|f| f.id.as_str()).collect();
-    assert_eq!(ids, ["a", "b"], "nothing of the refused batch");
+    assert_eq!(ids, ["a", "b"]);
+    assert_eq!(all[0].node, "n1", "the sender's node, not the finding's");
+    assert_eq!(next, 2, "a duplicate takes no seq");
 }
 
 #[test]

@@ -1,10 +1,10 @@
 //! Filters as SQL over the `findings` table. Only fixed SQL text comes from
-//! here: every value, and every JSON path into a finding's fields, is a bound
+//! here: every value, and every field name read from a finding, is a bound
 //! parameter, so a filter from a client cannot change the statement.
 //!
 //! Fields with a column of their own (`rule`, `priority`, `node`, `k8s.ns.name`,
-//! ...) use it and its index; other catalogue fields are read from the fields'
-//! JSON with `json_extract`. Comparisons follow Falco's: a field the finding does
+//! ...) use it and its index; other catalogue fields are read from the stored
+//! finding with `field(body, name [, key])` (see the store's functions). Comparisons follow Falco's: a field the finding does
 //! not have makes every comparison false (and `not` of it true), so each leaf is
 //! wrapped in `COALESCE(..., 0)` under a `not`, against SQL's third truth value.
 
@@ -37,8 +37,7 @@ const COLUMNS: &[(&str, &str)] = &[
 
 /// Catalogue fields with an expression index (see the schema): the SQL text
 /// must be the index's own, so the path is a constant here, never a client's.
-pub(super) const INDEXED_JSON: &[(&str, &str)] =
-    &[("fd.name", "json_extract(fields, '$.\"fd.name\"')")];
+pub(super) const INDEXED_FIELDS: &[(&str, &str)] = &[("fd.name", "field(body, 'fd.name')")];
 
 /// Catalogue families read from a finding's fields.
 const FAMILIES: &[&str] = &[
@@ -156,20 +155,28 @@ fn subject(c: &mut Clause, field: &Field, offset: usize) -> Result<bool, FilterE
         return Err(unsupported(field, offset));
     }
     if field.arg.is_none()
-        && let Some((_, expr)) = INDEXED_JSON.iter().find(|(name, _)| *name == field.name)
+        && let Some((_, expr)) = INDEXED_FIELDS.iter().find(|(name, _)| *name == field.name)
     {
         c.sql.push_str(expr);
         return Ok(true);
     }
-    // A JSON path key is quoted; a key holding a quote cannot be written in one.
-    let path = match (&field.name[..], &field.arg) {
-        (_, Some(arg)) if arg.contains('"') => return Err(unsupported(field, offset)),
-        ("k8s.pod.label", Some(arg)) => format!("$.\"k8s.pod.labels\".\"{arg}\""),
-        (name, Some(arg)) => format!("$.\"{name}[{arg}]\""),
-        (name, None) => format!("$.\"{name}\""),
-    };
-    c.sql.push_str("json_extract(fields, ?)");
-    c.params.push(Sql::Text(path));
+    match (&field.name[..], &field.arg) {
+        // The sensor sends a pod's labels as one map field.
+        ("k8s.pod.label", Some(arg)) => {
+            c.sql.push_str("field(body, ?, ?)");
+            c.params.push(Sql::Text("k8s.pod.labels".into()));
+            c.params.push(Sql::Text(arg.clone()));
+        }
+        // Fields with an argument are sent under their full name: `proc.aname[2]`.
+        (name, Some(arg)) => {
+            c.sql.push_str("field(body, ?)");
+            c.params.push(Sql::Text(format!("{name}[{arg}]")));
+        }
+        (name, None) => {
+            c.sql.push_str("field(body, ?)");
+            c.params.push(Sql::Text(name.to_owned()));
+        }
+    }
     Ok(true)
 }
 

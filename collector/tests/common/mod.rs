@@ -204,7 +204,10 @@ pub fn batch(node: &str, sequence: u64, findings: Vec<Finding>) -> IngestBatch {
         node: node.to_owned(),
         instance_id: "run-1".to_owned(),
         sequence,
-        findings,
+        findings: findings
+            .iter()
+            .map(|f| prost::Message::encode_to_vec(f).into())
+            .collect(),
     }
 }
 
