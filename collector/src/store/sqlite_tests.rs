@@ -85,7 +85,11 @@ fn field_reads_every_kind_as_filters_compare_it() {
     ] {
         assert!(ids(&s, filter).is_empty(), "{filter}");
     }
-    assert_eq!(ids(&s, "not fd.nothing = x"), ["kinds"], "absent: not is true");
+    assert_eq!(
+        ids(&s, "not fd.nothing = x"),
+        ["kinds"],
+        "absent: not is true"
+    );
 }
 
 #[test]
@@ -97,7 +101,14 @@ fn checkpoints_copy_commits_into_the_database_file_while_writing_goes_on() {
         let batch: Vec<_> = (0..100)
             .map(|i| {
                 let n = b * 100 + i;
-                finding(&format!("f{n}"), t0 + n, "R", Priority::Notice, "prod", "sh")
+                finding(
+                    &format!("f{n}"),
+                    t0 + n,
+                    "R",
+                    Priority::Notice,
+                    "prod",
+                    "sh",
+                )
             })
             .collect();
         s.insert_batch("n", "i", b + 1, &batch).expect("inserts");
