@@ -7,7 +7,9 @@
 //! with mutual TLS and its SQLite file in a temp dir. Each simulated node has its
 //! own client certificate and ingest stream and sends batches of 500 findings,
 //! eight batches in flight, as the sensor does; a batch counts when its
-//! acknowledgement (sent after the commit) arrives. Then queries of several
+//! acknowledgement (sent after the commit) arrives. The collector's CPU time
+//! per finding, by thread, is printed with the rate: on this shared two-core
+//! machine the rate follows whatever else runs, the CPU cost far less. Then queries of several
 //! shapes (indexed columns, catalogue fields read from the stored findings,
 //! lists, time ranges)
 //! are timed one after another over the million stored findings. Targets on this
@@ -31,6 +33,7 @@ use sensor_proto::{
 use sensor_tests::{
     bench_arg,
     collector::{Collector, free_addr, make_certs},
+    threadcpu::ThreadCpu,
     tmp_dir,
 };
 use tokio::sync::mpsc;
@@ -176,6 +179,22 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[i.min(sorted.len() - 1)]
 }
 
+/// What ingest cost the collector, per finding and by thread: a measure that
+/// moves far less than the rate when other work shares the machine.
+fn print_cpu(cpu: &ThreadCpu, stored: u64, wall: Duration) {
+    let per = |d: Duration| d.as_secs_f64() * 1e6 / stored.max(1) as f64;
+    println!(
+        "collector CPU: {:.1} us/finding, {:.2} cores busy",
+        per(cpu.total()),
+        cpu.total().as_secs_f64() / wall.as_secs_f64()
+    );
+    let mut threads: Vec<_> = cpu.0.iter().filter(|(_, d)| !d.is_zero()).collect();
+    threads.sort_by(|a, b| b.1.cmp(a.1));
+    for (name, d) in threads {
+        println!("  {name:<20} {:>6.1} us/finding", per(*d));
+    }
+}
+
 fn main() -> anyhow::Result<()> {
     let nodes = bench_arg("--nodes", 50);
     let total = bench_arg("--findings", 1_000_000);
@@ -196,6 +215,8 @@ fn main() -> anyhow::Result<()> {
         .iter()
         .map(|n| batches(n, per_node, base_ns))
         .collect();
+    let pid = collector.child.id();
+    let cpu_before = ThreadCpu::sample(pid)?;
     let started = Instant::now();
     runtime.block_on(async {
         let tasks: Vec<_> = names
@@ -209,6 +230,7 @@ fn main() -> anyhow::Result<()> {
         anyhow::Ok(())
     })?;
     let ingest = started.elapsed();
+    let cpu = ThreadCpu::sample(pid)?.since(&cpu_before);
     let stored = per_node * nodes;
     let rate = stored as f64 / ingest.as_secs_f64();
     println!(
@@ -216,6 +238,7 @@ fn main() -> anyhow::Result<()> {
         ingest.as_secs_f64(),
         rate
     );
+    print_cpu(&cpu, stored, ingest);
     let filters = [
         "k8s.ns.name = ns-7",
         "rule = \"Rule 12\" and priority <= Warning",

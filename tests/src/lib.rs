@@ -12,6 +12,7 @@ pub mod findings;
 pub mod floor;
 pub mod kubelet;
 pub mod progtime;
+pub mod threadcpu;
 pub mod trace;
 pub mod workload;
 
