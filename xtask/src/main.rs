@@ -3,13 +3,15 @@
 //! - `setup`: install the prerequisites (nightly rust-src, bpf-linker, Debian packages);
 //! - `run`: set up, build, and run the collector, the agent and `sensorctl tail` ([`dev`]);
 //! - `trace`: set up, build, and run `sensor trace` as root;
-//! - `test`: set up, then formatting, clippy, unit tests and the privileged end-to-end tests;
+//! - `test`: set up, then formatting, clippy, the manifests, unit tests and the privileged end-to-end tests;
+//! - `manifests`: lint, render and validate the Kubernetes manifests offline ([`manifests`]);
 //! - `bench NAME`: run a benchmark of the `sensor-tests` crate.
 //!
 //! Every task runs `setup` first; it is idempotent and quick when all is in place.
 
 mod cmd;
 mod dev;
+mod manifests;
 mod setup;
 
 use anyhow::Result;
@@ -41,8 +43,10 @@ enum Task {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
-    /// Run every check and test: rustfmt, clippy, unit and end-to-end tests.
+    /// Run every check and test: rustfmt, clippy, manifests, unit and end-to-end tests.
     Test,
+    /// Lint, render and validate the Kubernetes manifests under deploy/, offline.
+    Manifests,
     /// Run a benchmark: `wakeup` (ring buffer wakeup policies, side by side).
     Bench {
         /// The benchmark's name.
@@ -74,6 +78,7 @@ fn main() -> Result<()> {
             run(command.arg("trace").args(args))
         }
         Task::Test => test(),
+        Task::Manifests => manifests::check(),
         Task::Bench { name, args } => {
             setup::all()?;
             // The collector benchmark drives the real binary: the release build.
@@ -118,6 +123,7 @@ fn test() -> Result<()> {
         "-D",
         "warnings",
     ]))?;
+    manifests::check()?;
     // Unprivileged tests first: they say what is wrong fastest.
     run(cargo().args([
         "test",
