@@ -3,14 +3,18 @@
 //! - `setup`: install the prerequisites (nightly rust-src, bpf-linker, Debian packages);
 //! - `run`: set up, build, and run the collector, the agent and `sensorctl tail` ([`dev`]);
 //! - `trace`: set up, build, and run `sensor trace` as root;
-//! - `test`: set up, then formatting, clippy, the manifests, unit tests and the privileged end-to-end tests;
+//! - `test`: set up, then formatting, clippy, the manifests, unit tests, the images and the privileged end-to-end tests;
 //! - `manifests`: lint, render and validate the Kubernetes manifests offline ([`manifests`]);
+//! - `images`: build the OCI images of the static binaries with buildah ([`images`]);
+//! - `e2e-kind`: install on a kind cluster and check a finding arrives with its pod ([`e2e_kind`]);
 //! - `bench NAME`: run a benchmark of the `sensor-tests` crate.
 //!
 //! Every task runs `setup` first; it is idempotent and quick when all is in place.
 
 mod cmd;
 mod dev;
+mod e2e_kind;
+mod images;
 mod manifests;
 mod setup;
 
@@ -55,6 +59,24 @@ enum Task {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Build static (musl) release binaries and their OCI images with buildah
+    /// (`localhost/NAME:VERSION` and `:dev`; deploy/images/).
+    Images {
+        /// Also write each image as an oci-archive tarball into this directory.
+        #[arg(long, value_name = "DIR")]
+        save: Option<std::path::PathBuf>,
+        /// Also start each image's binary inside it and check its version, as `test` does.
+        #[arg(long)]
+        check: bool,
+    },
+    /// On a machine with Docker and kind: make a cluster, load the images,
+    /// apply the kind overlay, run a pod that reads /etc/shadow, and check
+    /// through `sensorctl` that its finding arrived with the pod's name.
+    E2eKind {
+        /// Leave the cluster up afterwards.
+        #[arg(long)]
+        keep: bool,
+    },
 }
 
 fn main() -> Result<()> {
@@ -79,6 +101,10 @@ fn main() -> Result<()> {
         }
         Task::Test => test(),
         Task::Manifests => manifests::check(),
+        Task::Images { save, check } => {
+            setup::all().and_then(|()| images::task(save.as_deref(), check))
+        }
+        Task::E2eKind { keep } => setup::all().and_then(|()| e2e_kind::task(keep)),
         Task::Bench { name, args } => {
             setup::all()?;
             // The collector benchmark drives the real binary: the release build.
@@ -133,6 +159,9 @@ fn test() -> Result<()> {
         "--exclude",
         "sensor-tests",
     ]))?;
+    // Before the end-to-end tests: a broken image shows after the musl release
+    // builds (11 minutes from clean here), not after twenty minutes of tests.
+    images::test()?;
     // The end-to-end tests load programs and start containers as root. One at a
     // time: each attaches its own sensor, and the wakeup test counts what it sees.
     run(&mut build_binaries())?;

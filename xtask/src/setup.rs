@@ -21,13 +21,35 @@ const DEBIAN_PACKAGES: &[(&str, &str)] = &[
     ("protobuf-compiler", "protoc"),
     ("procps", "ps"),
 ];
+/// The target of the images' static binaries.
+pub const MUSL_TARGET: &str = "x86_64-unknown-linux-musl";
+/// Debian packages the images need: musl-tools for `musl-gcc`, which compiles the C
+/// inside the binaries (SQLite, mimalloc, ring) for musl; buildah builds the images.
+const IMAGE_PACKAGES: &[(&str, &str)] = &[("musl-tools", "musl-gcc"), ("buildah", "buildah")];
 
 /// Runs every set-up step.
 pub fn all() -> Result<()> {
     nightly_rust_src()?;
     bpf_linker()?;
-    debian_packages()?;
+    debian_packages(DEBIAN_PACKAGES)?;
     Ok(())
+}
+
+/// What `cargo xtask images` needs beyond [`all`]: the musl target of the
+/// toolchain running xtask, musl-gcc and buildah. Kept apart so that `run` and
+/// `trace` on a developer's machine do not install an image builder.
+pub fn images() -> Result<()> {
+    // No `rustup()` here: RUSTUP_TOOLCHAIN, when set, names the toolchain running
+    // xtask, the one whose cargo builds the images.
+    let installed =
+        output(Command::new("rustup").args(["target", "list", "--installed"])).unwrap_or_default();
+    if !installed.lines().any(|line| line.trim() == MUSL_TARGET) {
+        run(Command::new("rustup").args(["target", "add", MUSL_TARGET])).with_context(|| {
+            format!("cannot add the {MUSL_TARGET} target, which builds the images' static binaries")
+        })?;
+    }
+    eprintln!("xtask: setup: {MUSL_TARGET} target: ok");
+    debian_packages(IMAGE_PACKAGES)
 }
 
 fn rustup() -> Command {
@@ -103,9 +125,9 @@ fn bpf_linker() -> Result<()> {
     Ok(())
 }
 
-fn debian_packages() -> Result<()> {
+fn debian_packages(packages: &[(&str, &str)]) -> Result<()> {
     let has_dpkg = output(Command::new("dpkg-query").arg("--version")).is_some();
-    let missing: Vec<&str> = DEBIAN_PACKAGES
+    let missing: Vec<&str> = packages
         .iter()
         .filter(|(package, binary)| {
             if has_dpkg {
