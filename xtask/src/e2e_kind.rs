@@ -16,7 +16,7 @@ use std::{
 use anyhow::{Context, Result, bail};
 
 use crate::{
-    cmd::{cargo, output, run, workspace_root},
+    cmd::{output, run, workspace_root},
     images,
 };
 
@@ -42,8 +42,8 @@ pub fn task(keep: bool) -> Result<()> {
     }
     let root = workspace_root();
     let archives = root.join("target/xtask/images");
+    // Also builds the static sensorctl that asks the collector below.
     let built = images::build(Some(&archives))?;
-    run(cargo().args(["build", "--release", "--package", "sensorctl"]))?;
     let clusters = output(Command::new("kind").arg("get").arg("clusters")).unwrap_or_default();
     if !clusters.lines().any(|c| c.trim() == CLUSTER) {
         run(Command::new("kind").args(["create", "cluster", "--name", CLUSTER, "--wait", "180s"]))?;
@@ -66,11 +66,11 @@ fn check(root: &Path, built: &[images::Built]) -> Result<()> {
         c.arg("--context").arg(&context);
         c
     };
-    for image in built.iter().filter(|b| b.name != "sensorctl") {
+    for image in built.iter().filter(|b| b.name() != "sensorctl") {
         let archive = image
             .archive
             .as_ref()
-            .with_context(|| format!("no archive of the {} image", image.name))?;
+            .with_context(|| format!("no archive of the {} image", image.name()))?;
         run(Command::new("kind")
             .args(["load", "image-archive", "--name", CLUSTER])
             .arg(archive))?;
@@ -150,7 +150,7 @@ fn wait_finding(root: &Path) -> Result<serde_json::Value> {
     let filter = format!("k8s.ns.name = default and k8s.pod.name = {ATTACK_POD}");
     let deadline = Instant::now() + FINDING_TIMEOUT;
     loop {
-        let out = Command::new(root.join("target/release/sensorctl"))
+        let out = Command::new(images::binaries().join("sensorctl"))
             .arg("--collector")
             .arg(format!("https://localhost:{LOCAL_PORT}"))
             .arg("--tls-cert")

@@ -50,16 +50,29 @@ const IMAGES: &[Image] = &[
     },
 ];
 
-/// An image that was built: its name, the version its binary carries, and tags.
+/// An image that was built: what it is, the version its binary carries, and tags.
 pub struct Built {
-    /// The binary's and the image's name.
-    pub name: &'static str,
+    image: &'static Image,
     /// The oci-archive written with `save`.
     pub archive: Option<PathBuf>,
-    user: &'static str,
     version: String,
     versioned_tag: String,
     dev_tag: String,
+}
+
+impl Built {
+    /// The binary's and the image's name.
+    pub fn name(&self) -> &'static str {
+        self.image.name
+    }
+}
+
+/// Where the static binaries are built.
+pub fn binaries() -> PathBuf {
+    workspace_root()
+        .join("target")
+        .join(MUSL_TARGET)
+        .join("release")
 }
 
 /// Builds the static binaries and the images; with `save`, also writes each image
@@ -69,6 +82,11 @@ pub struct Built {
 pub fn build(save: Option<&Path>) -> Result<Vec<Built>> {
     setup::images()?;
     buildah_usable()?;
+    build_ready(save)
+}
+
+/// [`build`] once the tools are known to be there.
+fn build_ready(save: Option<&Path>) -> Result<Vec<Built>> {
     let mut build = cargo();
     build.args(["build", "--release", "--target", MUSL_TARGET]);
     for image in IMAGES {
@@ -77,7 +95,7 @@ pub fn build(save: Option<&Path>) -> Result<Vec<Built>> {
     run(&mut build)?;
 
     let root = workspace_root();
-    let binaries = root.join("target").join(MUSL_TARGET).join("release");
+    let binaries = binaries();
     let revision = git(&["rev-parse", "HEAD"]).unwrap_or_else(|| "unknown".into());
     // The commit's time, not the build's: the same binary makes the same image
     // (same id), so rebuilding leaves no dangling images behind.
@@ -128,9 +146,8 @@ pub fn build(save: Option<&Path>) -> Result<Vec<Built>> {
             archive = Some(file);
         }
         built.push(Built {
-            name: image.name,
+            image,
             archive,
-            user: image.user,
             version,
             versioned_tag,
             dev_tag,
@@ -150,11 +167,13 @@ pub fn build(save: Option<&Path>) -> Result<Vec<Built>> {
 pub fn task(save: Option<&Path>, check: bool) -> Result<()> {
     let built = build(save)?;
     if check {
-        for image in &built {
-            verify(image)?;
-        }
+        verify_all(&built)?;
     }
     Ok(())
+}
+
+fn verify_all(built: &[Built]) -> Result<()> {
+    built.iter().try_for_each(verify)
 }
 
 /// Builds the images, then checks each: its user and version label, and that its
@@ -169,23 +188,20 @@ pub fn test() -> Result<()> {
         eprintln!("xtask: images: skipping the image tests: {err:#}");
         return Ok(());
     }
-    task(None, true)
+    verify_all(&build_ready(None)?)
 }
 
 fn verify(image: &Built) -> Result<()> {
     check(image).with_context(|| format!("the {} image is broken", image.versioned_tag))?;
     eprintln!(
         "xtask: images: {} runs as {} and says version {}: ok",
-        image.versioned_tag, image.user, image.version
+        image.versioned_tag, image.image.user, image.version
     );
     Ok(())
 }
 
 fn check(built: &Built) -> Result<()> {
-    let image = IMAGES
-        .iter()
-        .find(|image| image.name == built.name)
-        .context("unknown image")?;
+    let image = built.image;
     let inspect = |format: &str| {
         output(buildah().args([
             "inspect",
