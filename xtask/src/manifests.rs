@@ -20,7 +20,10 @@ use std::{
 
 use anyhow::{Context as _, Result, bail, ensure};
 
-use crate::cmd::{run, workspace_root};
+use crate::{
+    cmd::{run, workspace_root},
+    setup,
+};
 
 /// What the venv holds: the tools and every package they pull in, pinned, so
 /// that a new release upstream cannot change CI's verdict overnight.
@@ -58,6 +61,7 @@ struct Tools {
 
 /// Runs every check of the manifests; fails on the first problem.
 pub fn check() -> Result<()> {
+    setup::manifests()?;
     let root = workspace_root();
     let tools = Tools::install(&root.join("target/xtask"))?;
     tools.self_check().context(

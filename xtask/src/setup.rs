@@ -35,6 +35,13 @@ pub fn all() -> Result<()> {
     Ok(())
 }
 
+/// What `cargo xtask manifests` needs beyond [`all`]: kubectl, whose
+/// `kustomize` renders the overlays (Debian's `kubectl`, from the Kubernetes or
+/// Google Cloud package repository).
+pub fn manifests() -> Result<()> {
+    debian_packages(&[("kubectl", "kubectl")])
+}
+
 /// What `cargo xtask images` needs beyond [`all`]: the musl target of the
 /// toolchain running xtask, musl-gcc and buildah. Kept apart so that `run` and
 /// `trace` on a developer's machine do not install an image builder.
