@@ -105,33 +105,33 @@ pub enum Order {
 }
 
 /// Where a page ended: the last finding returned. Opaque to clients as a page
-/// token ([`Cursor::to_token`]).
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// token ([`Cursor::to_token`]). Findings of the same time are in the order
+/// they were stored, so the store's sequence number breaks ties.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Cursor {
     /// Its time.
     pub time_ns: u64,
-    /// Its id.
-    pub id: String,
+    /// Its sequence number in the store.
+    pub seq: i64,
 }
 
 impl Cursor {
-    /// The page token: `time.id`.
+    /// The page token: `time.seq`.
     pub fn to_token(&self) -> String {
-        format!("{}.{}", self.time_ns, self.id)
+        format!("{}.{}", self.time_ns, self.seq)
     }
 
     /// Reads a page token; anything this store did not write is an error.
     pub fn from_token(token: &str) -> Result<Self, StoreError> {
         let bad = |reason| StoreError::BadCursor { reason };
-        let (time, id) = token.split_once('.').ok_or(bad("no `.`"))?;
+        let (time, seq) = token.split_once('.').ok_or(bad("no `.`"))?;
         let time_ns = time.parse().map_err(|_| bad("the time is not a number"))?;
-        if id.is_empty() || id.len() > 128 {
-            return Err(bad("the id is empty or too long"));
-        }
-        Ok(Self {
-            time_ns,
-            id: id.to_owned(),
-        })
+        let seq = seq
+            .parse::<u64>()
+            .ok()
+            .and_then(|s| i64::try_from(s).ok())
+            .ok_or(bad("the sequence is not a number"))?;
+        Ok(Self { time_ns, seq })
     }
 }
 

@@ -51,12 +51,19 @@ fn text(s: impl Into<String>) -> Value {
     }
 }
 
-/// A finding as the sensor makes them: a rule among 50, a namespace among 20,
-/// a dozen fields.
-fn finding(node: &str, n: u64, time_ns: u64) -> Finding {
-    let rule = format!("Rule {}", n % 50);
-    let ns = format!("ns-{}", n % 20);
-    let pod = format!("web-{}-{}", n % 97, n % 13);
+/// Pods that run on each node.
+const PODS_PER_NODE: u64 = 25;
+
+/// A finding as the sensor makes them, from a cluster as clusters are: node
+/// `k` runs its own 25 pods, each pod is in one of 20 namespaces, and each
+/// of the 50 rules has its one priority; the files (1,000) and processes
+/// vary from finding to finding. A dozen fields.
+fn finding(k: u64, node: &str, n: u64, time_ns: u64) -> Finding {
+    let rule_n = n % 50;
+    let rule = format!("Rule {rule_n}");
+    let pod_n = k * PODS_PER_NODE + n % PODS_PER_NODE;
+    let ns = format!("ns-{}", pod_n % 20);
+    let pod = format!("web-{}-{}", pod_n / 13, pod_n % 13);
     let proc_name = PROCS[(n % PROCS.len() as u64) as usize];
     let file = format!("/etc/file-{}", n % 1000);
     let mut fields = BTreeMap::new();
@@ -67,7 +74,7 @@ fn finding(node: &str, n: u64, time_ns: u64) -> Finding {
         ("fd.name", file.clone()),
         ("evt.type", "openat".into()),
         ("user.name", "root".into()),
-        ("container.id", format!("{:012x}", n % 4096)),
+        ("container.id", format!("{pod_n:012x}")),
         ("container.image", "registry.example/shop/web:1.0".into()),
         ("k8s.ns.name", ns.clone()),
         ("k8s.pod.name", pod.clone()),
@@ -84,7 +91,7 @@ fn finding(node: &str, n: u64, time_ns: u64) -> Finding {
         id: format!("{node}-{n:012}"),
         time_unix_nano: time_ns,
         rule,
-        priority: Priority::ALL[(n % 8) as usize] as i32,
+        priority: Priority::ALL[(rule_n % 8) as usize] as i32,
         output: format!(
             "{proc_name} read {file} in pod {ns}/{pod} (user=root cmd={proc_name} -c id {n})"
         ),
@@ -102,7 +109,7 @@ fn finding(node: &str, n: u64, time_ns: u64) -> Finding {
             exec_id: format!("{n:x}"),
         }],
         container: Some(ContainerInfo {
-            id: format!("{:064x}", n % 4096),
+            id: format!("{pod_n:064x}"),
             name: "web".into(),
             image: "registry.example/shop/web:1.0".into(),
             runtime: "containerd".into(),
@@ -110,7 +117,7 @@ fn finding(node: &str, n: u64, time_ns: u64) -> Finding {
         pod: Some(PodInfo {
             namespace: ns,
             name: pod,
-            uid: format!("{:08x}-0000-4000-8000-000000000000", n % 97),
+            uid: format!("{pod_n:08x}-0000-4000-8000-000000000000"),
             labels: [("app".to_owned(), "web".to_owned())].into(),
             workload_kind: "Deployment".into(),
             workload_name: "web".into(),
@@ -130,7 +137,7 @@ fn tls(dir: &Path, name: &str) -> TlsFiles {
 /// One node's batches, made and encoded before the clock starts: the nodes
 /// are other machines in a cluster, and making their findings here took as
 /// much of this machine as the collector's work on them.
-fn batches(name: &str, count: u64, base_ns: u64) -> Vec<IngestBatch> {
+fn batches(k: u64, name: &str, count: u64, base_ns: u64) -> Vec<IngestBatch> {
     (0..count.div_ceil(BATCH as u64))
         .map(|b| {
             let first = b * BATCH as u64;
@@ -140,7 +147,7 @@ fn batches(name: &str, count: u64, base_ns: u64) -> Vec<IngestBatch> {
                 sequence: b + 1,
                 findings: (first..(first + BATCH as u64).min(count))
                     .map(|n| {
-                        finding(name, n, base_ns + n * 1_000_000)
+                        finding(k, name, n, base_ns + n * 1_000_000)
                             .encode_to_vec()
                             .into()
                     })
@@ -213,7 +220,8 @@ fn main() -> anyhow::Result<()> {
     let per_node = total / nodes;
     let work: Vec<Vec<IngestBatch>> = names
         .iter()
-        .map(|n| batches(n, per_node, base_ns))
+        .zip(0..)
+        .map(|(n, k)| batches(k, n, per_node, base_ns))
         .collect();
     let pid = collector.child.id();
     let cpu_before = ThreadCpu::sample(pid)?;
@@ -245,6 +253,7 @@ fn main() -> anyhow::Result<()> {
         "proc.name in (sh, bash) and k8s.ns.name = ns-1",
         "node = node-07 and fd.name startswith /etc/file-1",
         "k8s.pod.name = web-5-5 and not proc.name = nginx",
+        "rule = \"Rule 31\"",
         "fd.name = /etc/file-42",
     ];
     let analyst = Arc::new(tls(&dir, sensor_tests::collector::ANALYST));

@@ -41,6 +41,8 @@ pub struct Row {
     pub container_id: Option<String>,
     /// `proc.name`, else the first process of the ancestry.
     pub proc_name: Option<String>,
+    /// `fd.name`, the file or socket the event was about.
+    pub fd_name: Option<String>,
     /// The tags as a JSON array.
     pub tags: String,
     /// Events the finding stands for (folding).
@@ -77,9 +79,15 @@ impl Row {
         }
         let time_ns = i64::try_from(head.time_unix_nano)
             .map_err(|_| bad(&head.id, "its time is after the year 2262"))?;
-        let [namespace, pod, container_id, proc_name] = wire::field_values(
+        let [namespace, pod, container_id, proc_name, fd_name] = wire::field_values(
             &encoded,
-            ["k8s.ns.name", "k8s.pod.name", "container.id", "proc.name"],
+            [
+                "k8s.ns.name",
+                "k8s.pod.name",
+                "container.id",
+                "proc.name",
+                "fd.name",
+            ],
         )
         .map_err(|_| bad(&head.id, UNREADABLE))?;
         // The node is the peer that sent it, not what the finding says; a
@@ -103,6 +111,7 @@ impl Row {
                 .as_ref()
                 .map(|c| c.id.get(..12).unwrap_or(&c.id).to_owned())),
             proc_name: text(proc_name).or(first.map(|p| p.name)),
+            fd_name: text(fd_name),
             tags: serde_json::Value::from(head.tags).to_string(),
             priority: head.priority,
             count: i64::try_from(head.count).unwrap_or(i64::MAX),

@@ -33,11 +33,8 @@ const COLUMNS: &[(&str, &str)] = &[
     ("k8s.pod.name", "pod"),
     ("container.id", "container_id"),
     ("proc.name", "proc_name"),
+    ("fd.name", "fd_name"),
 ];
-
-/// Catalogue fields with an expression index (see the schema): the SQL text
-/// must be the index's own, so the path is a constant here, never a client's.
-pub(super) const INDEXED_FIELDS: &[(&str, &str)] = &[("fd.name", "field(body, 'fd.name')")];
 
 /// Catalogue families read from a finding's fields.
 const FAMILIES: &[&str] = &[
@@ -153,12 +150,6 @@ fn subject(c: &mut Clause, field: &Field, offset: usize) -> Result<bool, FilterE
     }
     if !FAMILIES.iter().any(|f| field.name.starts_with(f)) {
         return Err(unsupported(field, offset));
-    }
-    if field.arg.is_none()
-        && let Some((_, expr)) = INDEXED_FIELDS.iter().find(|(name, _)| *name == field.name)
-    {
-        c.sql.push_str(expr);
-        return Ok(true);
     }
     match (&field.name[..], &field.arg) {
         // The sensor sends a pod's labels as one map field.

@@ -10,8 +10,8 @@ use crate::store::{Batch, Inserted, StoreError};
 /// already (same time and id) is skipped.
 const INSERT: &str = "
 INSERT INTO findings (seq, id, time_ns, rule, priority, node, source, namespace, pod,
-    container_id, proc_name, tags, count, body, bytes, received_ns)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    container_id, proc_name, fd_name, tags, count, body, bytes, received_ns)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT DO NOTHING";
 
 /// Writes one batch inside the caller's transaction, numbering its new
@@ -46,6 +46,7 @@ fn write(
             r.pod,
             r.container_id,
             r.proc_name,
+            r.fd_name,
             r.tags,
             r.count,
             r.body.as_ref(),
