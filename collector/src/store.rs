@@ -127,9 +127,9 @@ impl Cursor {
         let (time, seq) = token.split_once('.').ok_or(bad("no `.`"))?;
         let time_ns = time.parse().map_err(|_| bad("the time is not a number"))?;
         let seq = seq
-            .parse::<u64>()
+            .parse::<i64>()
             .ok()
-            .and_then(|s| i64::try_from(s).ok())
+            .filter(|s| *s >= 0)
             .ok_or(bad("the sequence is not a number"))?;
         Ok(Self { time_ns, seq })
     }

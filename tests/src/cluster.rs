@@ -23,13 +23,13 @@ fn text(s: impl Into<String>) -> Value {
 pub const PODS_PER_NODE: u64 = 25;
 
 /// A finding as the sensor makes them, from a cluster as clusters are: node
-/// `k` runs its own 25 pods, each pod is in one of 20 namespaces, and each
+/// `node_index` runs its own 25 pods, each pod is in one of 20 namespaces, and each
 /// of the 50 rules has its one priority; the files (1,000) and processes
 /// vary from finding to finding. A dozen fields.
-pub fn finding(k: u64, node: &str, n: u64, time_ns: u64) -> Finding {
+pub fn finding(node_index: u64, node: &str, n: u64, time_ns: u64) -> Finding {
     let rule_n = n % 50;
     let rule = format!("Rule {rule_n}");
-    let pod_n = k * PODS_PER_NODE + n % PODS_PER_NODE;
+    let pod_n = node_index * PODS_PER_NODE + n % PODS_PER_NODE;
     let ns = format!("ns-{}", pod_n % 20);
     let pod = format!("web-{}-{}", pod_n / 13, pod_n % 13);
     let proc_name = PROCS[(n % PROCS.len() as u64) as usize];

@@ -119,8 +119,9 @@ const STATS: &[(Option<&str>, &str)] = &[
 
 /// Writes [`STATS`] (replacing any an `ANALYZE` made) and loads them.
 fn planner_stats(conn: &Connection) -> Result<(), StoreError> {
-    // `ANALYZE` makes `sqlite_stat1` when it is missing; on the empty tables
-    // of a new file it reads nothing.
+    // Only `ANALYZE` makes `sqlite_stat1` (SQLite refuses to create it);
+    // once there it is not run again, since on an existing file it reads
+    // every index.
     let made: i64 = conn.query_row(
         "SELECT COUNT(*) FROM sqlite_schema WHERE name = 'sqlite_stat1'",
         [],
@@ -207,10 +208,11 @@ impl SqliteStore {
         // Before the first table (an existing file keeps its own): 16 KiB
         // pages hold four times the index entries of the default 4 KiB, so an
         // insert splits pages a quarter as often and descends fewer levels
-        // (the writer's cost per finding: 18.6 µs at 8 KiB, 16.7 at 16 KiB,
-        // 300,000 findings; 32 and 64 KiB were no better at a million). No auto_vacuum: keeping its pointer map
-        // cost a tenth of the insert rate, and the pages retention frees are
-        // reused for new findings, so the file stays at the size retention allows.
+        // (the writer's cost per finding in process, 300,000 findings: 18.6 µs
+        // at 8 KiB, 16.7 at 16 KiB; 32 and 64 KiB were no better at a
+        // million). No auto_vacuum: keeping its pointer map cost a tenth of
+        // the insert rate, and the pages retention frees are reused for new
+        // findings, so the file stays at the size retention allows.
         writer.pragma_update(None, "page_size", 16384)?;
         writer.pragma_update(None, "journal_mode", "WAL")?;
         // NORMAL: a commit does not wait for the disk; `sync` does, for every
@@ -266,6 +268,16 @@ fn where_clause(filter: Option<&Expr>, range: TimeRange) -> Result<sql::Clause, 
     Ok(c)
 }
 
+/// The `seq` of a page's rows, without their bodies: `query` reads the bodies
+/// of these alone. In one step SQLite reads the body of every row that
+/// matches before it sorts them, whenever the index it searches does not
+/// give time order (a list of namespaces, a range of priorities); this step
+/// is answered from the index alone when the filter is on its columns.
+/// `?` at the end is the page size.
+pub(super) fn page_rows(where_sql: &str, dir: &str) -> String {
+    format!("SELECT seq FROM findings WHERE {where_sql} ORDER BY time_ns {dir}, seq {dir} LIMIT ?")
+}
+
 impl Store for SqliteStore {
     fn insert_batches(&self, batches: &[Batch<'_>]) -> Vec<Result<Inserted, StoreError>> {
         insert::batches(self, batches)
@@ -309,16 +321,9 @@ impl Store for SqliteStore {
             c.params.push(Sql::Integer(clamp(after.time_ns)));
             c.params.push(Sql::Integer(after.seq));
         }
-        // Two steps: the page's rows first, then their bodies. In one, SQLite
-        // reads the body of every row that matches before it sorts them: on
-        // an index the order does not follow (a namespace in the index it
-        // shares with the pod), 50,000 of them, 60 ms. The inner query is
-        // answered from the index alone when the filter is on its columns.
         let text = format!(
-            "SELECT seq, body FROM findings WHERE seq IN (
-                 SELECT seq FROM findings WHERE {} ORDER BY time_ns {dir}, seq {dir} LIMIT ?)
-             ORDER BY time_ns {dir}, seq {dir}",
-            c.sql
+            "SELECT seq, body FROM findings WHERE seq IN ({}) ORDER BY time_ns {dir}, seq {dir}",
+            page_rows(&c.sql, dir)
         );
         // One more than asked: whether there is a next page.
         c.params
@@ -326,28 +331,21 @@ impl Store for SqliteStore {
         let conn = lock(&self.reader)?;
         let mut stmt = conn.prepare(&text)?;
         let mut rows = stmt.query(params_from_iter(c.params.iter()))?;
-        let mut findings = Vec::new();
-        let mut last_seq = 0;
+        let mut page = Vec::new();
         while let Some(row) = rows.next()? {
             let seq: i64 = row.get(0)?;
             let body: Vec<u8> = row.get(1)?;
-            if findings.len() < limit {
-                last_seq = seq;
-            }
-            findings.push(
-                Finding::decode(body.as_slice())
-                    .map_err(|source| StoreError::Corrupt { seq, source })?,
-            );
+            let finding = Finding::decode(body.as_slice())
+                .map_err(|source| StoreError::Corrupt { seq, source })?;
+            page.push((seq, finding));
         }
-        let next = if findings.len() > limit {
-            findings.truncate(limit);
-            findings.last().map(|f| Cursor {
-                time_ns: f.time_unix_nano,
-                seq: last_seq,
-            })
-        } else {
-            None
-        };
+        let more = page.len() > limit;
+        page.truncate(limit);
+        let next = page.last().filter(|_| more).map(|(seq, f)| Cursor {
+            time_ns: f.time_unix_nano,
+            seq: *seq,
+        });
+        let findings = page.into_iter().map(|(_, f)| f).collect();
         Ok(Page { findings, next })
     }
 

@@ -614,14 +614,20 @@ fn plan(db: &std::path::Path, filter: &str) -> Vec<String> {
     sqlite::functions::register(&conn).expect("registers");
     let clause = sql::translate(&parse(filter).expect("parses")).expect("translates");
     conn.prepare(&format!(
-        "EXPLAIN QUERY PLAN SELECT seq FROM findings WHERE {} \
-         ORDER BY time_ns DESC, seq DESC LIMIT 101",
-        clause.sql
+        "EXPLAIN QUERY PLAN {}",
+        sqlite::page_rows(&clause.sql, "DESC")
     ))
     .expect("prepares")
-    .query_map(rusqlite::params_from_iter(clause.params.iter()), |r| {
-        r.get::<_, String>(3)
-    })
+    .query_map(
+        // The filter's values, then the page size.
+        rusqlite::params_from_iter(
+            clause
+                .params
+                .iter()
+                .chain([&rusqlite::types::Value::Integer(101)]),
+        ),
+        |r| r.get::<_, String>(3),
+    )
     .expect("plans")
     .collect::<Result<_, _>>()
     .expect("rows")
