@@ -27,12 +27,15 @@ use sensor_proto::{
     v1::{IngestBatch, QueryRequest, collector_client::CollectorClient},
 };
 use sensor_tests::{
+    agent::{peak_rss_kib, rss_kib},
     bench_arg,
     cluster::finding,
     collector::{Collector, free_addr, make_certs},
+    report::Report,
     threadcpu::ThreadCpu,
     tmp_dir,
 };
+use serde_json::json;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 
@@ -233,6 +236,33 @@ fn main() -> anyhow::Result<()> {
         percentile(&all, 0.99).as_secs_f64() * 1e3,
         all.last().copied().unwrap_or_default().as_secs_f64() * 1e3
     );
+    // The footprint with the million findings stored (and just queried).
+    let (rss, peak) = (rss_kib(pid), peak_rss_kib(pid));
+    let db = std::fs::metadata(dir.join("findings.db")).map_or(0, |m| m.len());
+    println!(
+        "collector resident memory: {:.1} MiB now, {:.1} MiB peak; database {:.0} MiB",
+        rss as f64 / 1024.0,
+        peak as f64 / 1024.0,
+        db as f64 / (1 << 20) as f64
+    );
+    let mut report = Report::new("collector");
+    report.note("ingest findings/s", json!(rate));
+    report.note("findings stored", json!(stored));
+    report.note(
+        "filtered query ms",
+        json!({
+            "p50": percentile(&all, 0.5).as_secs_f64() * 1e3,
+            "p99": percentile(&all, 0.99).as_secs_f64() * 1e3,
+            "max": all.last().copied().unwrap_or_default().as_secs_f64() * 1e3,
+        }),
+    );
+    report.note(
+        "collector CPU us/finding",
+        json!(cpu.total().as_secs_f64() * 1e6 / stored.max(1) as f64),
+    );
+    report.note("collector RSS KiB", json!({ "now": rss, "peak": peak }));
+    report.note("database bytes", json!(db));
+    report.finish()?;
     drop(collector);
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())

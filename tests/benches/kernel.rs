@@ -10,14 +10,11 @@
 //! the machine's load. Medians of throughput and the ratios are printed.
 
 use std::{
-    net::{TcpListener, TcpStream},
-    os::fd::AsRawFd as _,
-    process::Command,
     sync::{
         Arc,
         atomic::{AtomicBool, AtomicU64, Ordering},
     },
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use sensor::kernel::{KernelConfig, KernelSensor, OpenFilter, counters};
@@ -27,6 +24,7 @@ use sensor_tests::{
     floor::Floor,
     nonce,
     progtime::{Recording, Snapshot},
+    workload::{connect_storm, exec_storm, open_storm},
 };
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -39,73 +37,8 @@ enum Setup {
 const SETUPS: [Setup; 3] = [Setup::None, Setup::Floor, Setup::Sensor];
 const STORMS: [&str; 3] = ["open/close", "exec", "connect"];
 
-/// Opens and closes a file outside every watched prefix; returns ops per second.
-fn open_storm(n: u64) -> f64 {
-    let start = Instant::now();
-    for _ in 0..n {
-        // SAFETY: a valid path; the fd is closed at once.
-        let fd = unsafe { libc::open(c"/etc/hostname".as_ptr(), libc::O_RDONLY) };
-        assert!(fd >= 0);
-        // SAFETY: our fd.
-        unsafe { libc::close(fd) };
-    }
-    n as f64 / start.elapsed().as_secs_f64()
-}
-
-/// Execs /bin/true `n` times with `marker`; returns execs per second. Without
-/// cargo's `LD_LIBRARY_PATH`: the dynamic loader would try each of its
-/// directories for libc first, three times the opens of an exec run by hand.
-fn exec_storm(n: u64, marker: &str) -> f64 {
-    let start = Instant::now();
-    for _ in 0..n {
-        let status = Command::new("/bin/true")
-            .arg(marker)
-            .env_remove("LD_LIBRARY_PATH")
-            .status()
-            .expect("true");
-        assert!(status.success());
-    }
-    n as f64 / start.elapsed().as_secs_f64()
-}
-
-/// Connects over loopback `n` times, one at a time: the server accepts and answers
-/// a byte before the client connects again, so the accept queue never overflows
-/// (an overflow drops SYNs, and each retransmission costs a second). The client
-/// closes with a reset, so no side is left in TIME_WAIT to fill the port space.
-fn connect_storm(n: u64) -> f64 {
-    use std::io::{Read, Write};
-    let listener = TcpListener::bind("127.0.0.1:0").expect("binding");
-    let addr = listener.local_addr().expect("an address");
-    let acceptor = std::thread::spawn(move || {
-        for _ in 0..n {
-            let (mut conn, _) = listener.accept().expect("accepting");
-            conn.write_all(b"x").expect("answering");
-            let _ = conn.read(&mut [0u8; 1]);
-        }
-    });
-    let linger = libc::linger {
-        l_onoff: 1,
-        l_linger: 0,
-    };
-    let start = Instant::now();
-    for _ in 0..n {
-        let mut stream = TcpStream::connect(addr).expect("connecting");
-        stream.read_exact(&mut [0u8; 1]).expect("the answer");
-        // SAFETY: a valid socket and option.
-        unsafe {
-            libc::setsockopt(
-                stream.as_raw_fd(),
-                libc::SOL_SOCKET,
-                libc::SO_LINGER,
-                (&linger as *const libc::linger).cast(),
-                std::mem::size_of::<libc::linger>() as u32,
-            )
-        };
-    }
-    let rate = n as f64 / start.elapsed().as_secs_f64();
-    acceptor.join().expect("the acceptor");
-    rate
-}
+/// A file outside every watched prefix.
+const UNWATCHED: &std::ffi::CStr = c"/etc/hostname";
 
 /// The sensor with its reader on a thread of its own, counting the marked execs.
 struct Running {
@@ -218,7 +151,7 @@ fn main() {
             let marker = nonce("bench-exec");
             let attached = setup.attach(&marker);
             let measured = [
-                open_storm(opens),
+                open_storm(UNWATCHED, opens),
                 exec_storm(execs, &marker),
                 connect_storm(connects),
             ];
@@ -284,7 +217,7 @@ fn program_time(opens: u64, execs: u64, connects: u64) {
         let marker = nonce("bench-exec");
         let attached = setup.attach(&marker);
         let storms: [(u64, &dyn Fn() -> f64); 3] = [
-            (opens, &|| open_storm(opens)),
+            (opens, &|| open_storm(UNWATCHED, opens)),
             (execs, &|| exec_storm(execs, &marker)),
             (connects, &|| connect_storm(connects)),
         ];

@@ -7,10 +7,11 @@
 //! - `manifests`: lint, render and validate the Kubernetes manifests offline ([`manifests`]);
 //! - `images`: build the OCI images of the static binaries with buildah ([`images`]);
 //! - `e2e-kind`: install on a kind cluster and check a finding arrives with its pod ([`e2e_kind`]);
-//! - `bench NAME`: run a benchmark of the `sensor-tests` crate.
+//! - `bench [NAME]`: run the end-to-end benchmarks, or one benchmark of the `sensor-tests` crate ([`bench`]).
 //!
 //! Every task runs `setup` first; it is idempotent and quick when all is in place.
 
+mod bench;
 mod cmd;
 mod dev;
 mod e2e_kind;
@@ -51,10 +52,12 @@ enum Task {
     Test,
     /// Lint, render and validate the Kubernetes manifests under deploy/, offline.
     Manifests,
-    /// Run a benchmark: `wakeup` (ring buffer wakeup policies, side by side).
+    /// Run the end-to-end benchmarks against the release binaries and the peers
+    /// (results in bench/results/), or one benchmark by name: `storms`, `kernel`,
+    /// `rules`, `collector`, `store`, `wakeup`.
     Bench {
-        /// The benchmark's name.
-        name: String,
+        /// The benchmark's name; all end-to-end workloads when left out.
+        name: Option<String>,
         /// Arguments for the benchmark.
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
@@ -105,20 +108,7 @@ fn main() -> Result<()> {
             setup::all().and_then(|()| images::task(save.as_deref(), check))
         }
         Task::E2eKind { keep } => setup::all().and_then(|()| e2e_kind::task(keep)),
-        Task::Bench { name, args } => {
-            setup::all()?;
-            // The collector benchmark drives the real binary: the release build.
-            if name == "collector" {
-                run(cargo().args(["build", "--release", "--package", "collector"]))?;
-            }
-            run(cargo()
-                .env(
-                    "COLLECTOR_BIN",
-                    workspace_root().join("target/release/collector"),
-                )
-                .args(["bench", "--package", "sensor-tests", "--bench", &name, "--"])
-                .args(args))
-        }
+        Task::Bench { name, args } => bench::task(name.as_deref(), &args),
     }
 }
 

@@ -42,6 +42,19 @@ pub fn manifests() -> Result<()> {
     debian_packages(&[("kubectl", "kubectl")])
 }
 
+/// What `cargo xtask bench` needs beyond [`all`]: the peers it measures against
+/// (libbpf-tools' opensnoop and execsnoop, bpftrace), the application workload
+/// (redis-server and redis-benchmark) and bpftool for per-program statistics.
+pub fn bench() -> Result<()> {
+    debian_packages(&[
+        ("libbpf-tools", "opensnoop"),
+        ("bpftrace", "bpftrace"),
+        ("redis-server", "redis-server"),
+        ("redis-tools", "redis-benchmark"),
+        ("bpftool", "bpftool"),
+    ])
+}
+
 /// What `cargo xtask images` needs beyond [`all`]: the musl target of the
 /// toolchain running xtask, musl-gcc and buildah. Kept apart so that `run` and
 /// `trace` on a developer's machine do not install an image builder.
