@@ -16,8 +16,11 @@ pub mod settings {
     /// (the remote address of a connect or accept, the local one of a bind or
     /// listen); zero: all.
     pub const NET_ADDR_FILTER: u32 = 3;
+    /// Non-zero: the kernel's `OPEN_NAMES` map holds watched file names, which
+    /// an open's path is also judged by; zero: prefixes alone judge it.
+    pub const OPEN_NAMES: u32 = 4;
     /// Number of settings.
-    pub const COUNT: u32 = 4;
+    pub const COUNT: u32 = 5;
 }
 
 /// Bits of a watched prefix's value: which opens under it are reported.
@@ -34,6 +37,11 @@ pub const PREFIX_MAX: usize = 255;
 pub const PREFIX_KEY_LEN: usize = 256;
 /// Watched prefixes at most.
 pub const PREFIXES_MAX: u32 = 1024;
+/// Bytes of a file name key; watched names are shorter (the kernel finds a
+/// name's '/' within the path's last `NAME_MAX` bytes).
+pub const NAME_MAX: usize = 64;
+/// Watched file names at most.
+pub const NAMES_MAX: u32 = 256;
 
 /// Cgroup subtrees in scope at most.
 pub const SCOPE_CGROUPS_MAX: u32 = 1024;

@@ -62,6 +62,7 @@ fn start_sensor(marker: String) -> Running {
                 open_filter: Some(OpenFilter {
                     read: vec!["/nothing-is-watched-here/".into()],
                     write: vec!["/nothing-is-watched-here/".into()],
+                    ..OpenFilter::default()
                 }),
                 ..KernelConfig::default()
             };

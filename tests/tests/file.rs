@@ -257,6 +257,76 @@ async fn opens_in_a_container_have_container_paths() {
 }
 
 #[tokio::test]
+async fn open_filter_reports_watched_file_names_wherever_they_are() {
+    if !can_load_ebpf("open_filter_names") {
+        return;
+    }
+    let dir = tmp_dir("names");
+    let d = dir.to_str().expect("utf-8").to_string();
+    // A name no other process opens; the rule `fd.name endswith /.docker/NAME`
+    // watches it so.
+    let name = format!("{}.json", nonce("cred"));
+    for sub in ["a", "b/c"] {
+        std::fs::create_dir_all(dir.join(sub)).expect("creating dirs");
+        std::fs::write(dir.join(sub).join(&name), "x").expect("writing");
+        std::fs::write(dir.join(sub).join("other"), "x").expect("writing");
+    }
+    let filter = |names: Vec<String>| sensor::kernel::OpenFilter {
+        read: vec![format!("/{}/", nonce("nothing-lives-here"))],
+        read_names: names,
+        ..sensor::kernel::OpenFilter::default()
+    };
+    let config = KernelConfig {
+        open_filter: Some(filter(vec![name.clone()])),
+        ..opens_only()
+    };
+    let (mut sensor, mut reader) = start_with(&config);
+    let read = |path: &str| std::fs::read(dir.join(path)).is_ok();
+    // Thrice: a remembered verdict must keep the name watched.
+    for _ in 0..3 {
+        assert!(read(&format!("a/{name}")));
+    }
+    assert!(read(&format!("b/c/{name}")));
+    assert!(read("a/other"));
+    // A failed open has no file to name: prefixes alone judge it (the plan
+    // watches every path for failed opens a rule bounds by name).
+    assert!(!read(&format!("a/missing/{name}")));
+    assert!(!read(&format!("a/{name}x")));
+    // Names watched for reads only: a write goes unreported.
+    std::fs::write(dir.join("b/c").join(&name), "y").expect("writing");
+    let events = read_until(&mut reader, Duration::from_secs(3), |_| false).await;
+    let opens: Vec<&Open> = events
+        .iter()
+        .filter_map(open_of)
+        .filter(|o| o.path.starts_with(&d))
+        .collect();
+    let count = |path: String| opens.iter().filter(|o| o.path == path).count();
+    assert_eq!(count(format!("{d}/a/{name}")), 3, "{opens:?}");
+    assert_eq!(count(format!("{d}/b/c/{name}")), 1, "{opens:?}");
+    assert_eq!(
+        opens.len(),
+        4,
+        "only opens of the watched name for reading: {opens:?}"
+    );
+
+    // Without the name, the same file goes unreported: the maps and the
+    // remembered verdicts change with the filter.
+    sensor
+        .set_open_filter(Some(&filter(Vec::new())))
+        .expect("changing the filter");
+    assert!(read(&format!("a/{name}")));
+    let events = read_until(&mut reader, Duration::from_secs(2), |_| false).await;
+    assert!(
+        !events
+            .iter()
+            .filter_map(open_of)
+            .any(|o| o.path.starts_with(&d)),
+        "no name watched, nothing reported"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test]
 async fn open_filter_reports_only_watched_prefixes_and_changes_while_running() {
     if !can_load_ebpf("open_filter") {
         return;
@@ -271,6 +341,7 @@ async fn open_filter_reports_only_watched_prefixes_and_changes_while_running() {
         open_filter: Some(sensor::kernel::OpenFilter {
             read: vec![format!("{d}/watched/")],
             write: vec![format!("{d}/w/")],
+            ..sensor::kernel::OpenFilter::default()
         }),
         ..opens_only()
     };
@@ -350,7 +421,7 @@ async fn a_million_unwatched_opens_reach_user_space_as_zero_events() {
     let config = KernelConfig {
         open_filter: Some(sensor::kernel::OpenFilter {
             read: vec![format!("/{}/", nonce("nothing-lives-here"))],
-            write: vec![],
+            ..sensor::kernel::OpenFilter::default()
         }),
         ..opens_only()
     };

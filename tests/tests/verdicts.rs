@@ -15,7 +15,7 @@ fn watching(read: Vec<String>) -> KernelConfig {
         kinds: vec![EventKind::Open],
         open_filter: Some(OpenFilter {
             read,
-            write: vec![],
+            ..OpenFilter::default()
         }),
         ..test_config(WakeupPolicy::EveryEvent)
     }
@@ -99,7 +99,7 @@ async fn renames_and_filter_changes_make_remembered_verdicts_stale() {
     sensor
         .set_open_filter(Some(&OpenFilter {
             read: vec![format!("{d}/other/")],
-            write: vec![],
+            ..OpenFilter::default()
         }))
         .expect("changing the watched prefixes");
     read_thrice(&dir.join("other/h"));

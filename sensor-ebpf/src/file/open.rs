@@ -290,7 +290,10 @@ fn try_exit(ctx: &TracePointContext) -> Result<(), i32> {
     // A partial path cannot be matched against prefixes: report it rather than
     // risk dropping a watched open. Nor is its verdict remembered.
     if !partial && filtering {
-        let bits = filter::watched_access(path, len);
+        let mut bits = filter::watched_access(path, len);
+        if walkable {
+            bits |= filter::watched_name_access(opened.at.dentry, opened.id.hash_len());
+        }
         if walkable && opened.remember {
             verdict::store(&opened.key, &opened.id, opened.generation, bits);
         }

@@ -76,6 +76,14 @@ pub struct Identity {
     pub inode: u64,
 }
 
+impl Identity {
+    /// The dentry's `d_name.hash_len`: its name's length in the high half.
+    #[inline(always)]
+    pub fn hash_len(&self) -> u64 {
+        self.hash_len
+    }
+}
+
 /// The key for a file reached at `at` by a task whose root is `root`.
 #[inline(always)]
 pub fn key(at: VfsPath, root: VfsPath) -> VerdictKey {

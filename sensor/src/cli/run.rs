@@ -161,6 +161,13 @@ fn apply(sensor: &mut KernelSensor, old: &KernelPlan, new: &KernelPlan) -> anyho
         (Some(a), Some(b)) => Some(OpenFilter {
             read: a.read.iter().chain(&b.read).cloned().collect(),
             write: a.write.iter().chain(&b.write).cloned().collect(),
+            read_names: a.read_names.iter().chain(&b.read_names).cloned().collect(),
+            write_names: a
+                .write_names
+                .iter()
+                .chain(&b.write_names)
+                .cloned()
+                .collect(),
         }),
         _ => None,
     };

@@ -80,6 +80,7 @@ impl TraceArgs {
                 OpenFilter {
                     read: self.watch_read.clone(),
                     write: self.watch_write.clone(),
+                    ..OpenFilter::default()
                 }
             }),
             cgroup_scope: (!self.cgroups.is_empty()).then(|| self.cgroups.clone()),

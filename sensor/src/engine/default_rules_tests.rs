@@ -154,3 +154,23 @@ fn kernel_module_loads_from_containers_are_found() {
         );
     }
 }
+
+/// No default rule makes the kernel report every open: an agent with the
+/// default rules drops opens outside their prefixes and names in the kernel.
+#[test]
+fn the_default_rules_leave_most_opens_in_the_kernel() {
+    let (_, engine) = default_engine();
+    let plan = crate::rules::KernelPlan::for_agent(engine.rules().iter().map(|c| &*c.rule));
+    let open = plan.open.as_ref().expect("an open filter");
+    for (access, prefixes) in [("read", &open.read), ("write", &open.write)] {
+        assert!(
+            !prefixes.iter().any(|p| p == "/"),
+            "the default rules watch every {access}: {plan}"
+        );
+    }
+    assert!(
+        open.read_names.iter().any(|n| n == "config.json"),
+        "registry credentials are watched by name: {plan}"
+    );
+    assert!(plan.widened.is_empty(), "{:?}", plan.widened);
+}

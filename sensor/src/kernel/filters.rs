@@ -9,19 +9,24 @@ use aya::maps::{
     lpm_trie::{Key, LpmTrie},
 };
 use sensor_common::filters::{
-    NET_ADDRS_MAX, NET_PORTS_MAX, PREFIX_KEY_LEN, PREFIX_MAX, PREFIXES_MAX, SCOPE_CGROUPS_MAX,
-    access, settings,
+    NAME_MAX, NAMES_MAX, NET_ADDRS_MAX, NET_PORTS_MAX, PREFIX_KEY_LEN, PREFIX_MAX, PREFIXES_MAX,
+    SCOPE_CGROUPS_MAX, access, settings,
 };
 
-/// Path prefixes under which opens are reported; all other opens are dropped in
-/// the kernel. A prefix matches byte-wise: `/etc/` watches the directory, `/etc`
-/// also matches `/etcetera`.
+/// Path prefixes under which opens are reported, and file names with which
+/// they are reported wherever they are; all other opens are dropped in the
+/// kernel. A prefix matches byte-wise: `/etc/` watches the directory, `/etc`
+/// also matches `/etcetera`. A name matches what follows a path's last '/'.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct OpenFilter {
     /// Prefixes watched for opens that read.
     pub read: Vec<String>,
     /// Prefixes watched for opens that write.
     pub write: Vec<String>,
+    /// File names watched for opens that read.
+    pub read_names: Vec<String>,
+    /// File names watched for opens that write.
+    pub write_names: Vec<String>,
 }
 
 /// A prefix the kernel cannot watch.
@@ -44,6 +49,14 @@ pub enum FilterError {
     /// Too many prefixes.
     #[error("{0} watched prefixes; at most {PREFIXES_MAX} fit")]
     TooMany(usize),
+    /// Not a file name the kernel can watch.
+    #[error(
+        "watched file name {0:?} is empty, has a '/' or a NUL, or is {NAME_MAX} bytes or longer"
+    )]
+    BadName(String),
+    /// Too many names.
+    #[error("{0} watched file names; at most {NAMES_MAX} fit")]
+    TooManyNames(usize),
 }
 
 impl OpenFilter {
@@ -83,6 +96,36 @@ impl OpenFilter {
             })
             .collect())
     }
+
+    /// Each watched file name with its access bits.
+    pub fn name_entries(&self) -> Result<BTreeMap<&str, u32>, FilterError> {
+        let mut names: BTreeMap<&str, u32> = BTreeMap::new();
+        for (list, bit) in [
+            (&self.read_names, access::READ),
+            (&self.write_names, access::WRITE),
+        ] {
+            for name in list {
+                if name.is_empty() || name.len() >= NAME_MAX || name.contains(['/', '\0']) {
+                    return Err(FilterError::BadName(name.clone()));
+                }
+                *names.entry(name.as_str()).or_default() |= bit;
+            }
+        }
+        if names.len() > NAMES_MAX as usize {
+            return Err(FilterError::TooManyNames(names.len()));
+        }
+        Ok(names)
+    }
+}
+
+/// The kernel maps of the open filter.
+pub(super) struct OpenMaps {
+    /// `OPEN_PREFIXES`: prefix to access bits.
+    pub prefixes: LpmTrie<MapData, [u8; PREFIX_KEY_LEN], u32>,
+    /// `OPEN_NAMES`: file name (NUL-padded) to access bits.
+    pub names: HashMap<MapData, [u8; NAME_MAX], u32>,
+    /// `OPEN_VERDICT_GENERATION`: when remembered verdicts went stale.
+    pub generation: Array<MapData, u64>,
 }
 
 /// The error for a failed write to filter map `map`.
@@ -110,27 +153,42 @@ fn key(prefix: &str) -> Key<[u8; PREFIX_KEY_LEN]> {
     Key::new((prefix.len() * 8) as u32, data)
 }
 
+/// The kernel's key for file name `name`: its bytes, NUL-padded.
+fn name_key(name: &str) -> [u8; NAME_MAX] {
+    let mut data = [0u8; NAME_MAX];
+    data[..name.len()].copy_from_slice(name.as_bytes());
+    data
+}
+
 /// Writes `filter` into the kernel maps: `None` reports every open.
 pub(super) fn apply(
     settings_map: &mut Array<MapData, u32>,
-    prefixes: &mut LpmTrie<MapData, [u8; PREFIX_KEY_LEN], u32>,
-    generation: &mut Array<MapData, u64>,
+    maps: &mut OpenMaps,
     filter: Option<&OpenFilter>,
 ) -> Result<(), super::LoadError> {
     let Some(filter) = filter else {
         return switch(settings_map, settings::OPEN_FILTER, false);
     };
-    let entries = filter
-        .entries()
-        .map_err(|e| super::LoadError::Config(e.to_string()))?;
-    // Add the new prefixes before removing stale ones and before turning the filter
-    // on, so no watched open is dropped while the maps change.
+    let config = |e: FilterError| super::LoadError::Config(e.to_string());
+    let entries = filter.entries().map_err(config)?;
+    let names = filter.name_entries().map_err(config)?;
+    // Add the new prefixes and names before removing stale ones and before
+    // turning the filter on, so no watched open is dropped while the maps change.
     for (prefix, bits) in &entries {
-        prefixes
+        maps.prefixes
             .insert(&key(prefix), bits, 0)
             .map_err(|e| map_error("OPEN_PREFIXES", e))?;
     }
-    let stale: Vec<_> = prefixes
+    for (name, bits) in &names {
+        maps.names
+            .insert(name_key(name), bits, 0)
+            .map_err(|e| map_error("OPEN_NAMES", e))?;
+    }
+    if !names.is_empty() {
+        switch(settings_map, settings::OPEN_NAMES, true)?;
+    }
+    let stale: Vec<_> = maps
+        .prefixes
         .keys()
         .filter_map(Result::ok)
         .filter(|k| {
@@ -141,13 +199,27 @@ pub(super) fn apply(
         })
         .collect();
     for k in stale {
-        prefixes
+        maps.prefixes
             .remove(&k)
             .map_err(|e| map_error("OPEN_PREFIXES", e))?;
     }
-    // The kernel remembers verdicts judged by the old prefixes; once the trie
-    // holds the new ones, they are stale.
-    invalidate_verdicts(generation)?;
+    let stale: Vec<_> = maps
+        .names
+        .keys()
+        .filter_map(Result::ok)
+        .filter(|k| !names.keys().any(|name| name_key(name) == *k))
+        .collect();
+    for k in stale {
+        maps.names
+            .remove(&k)
+            .map_err(|e| map_error("OPEN_NAMES", e))?;
+    }
+    if names.is_empty() {
+        switch(settings_map, settings::OPEN_NAMES, false)?;
+    }
+    // The kernel remembers verdicts judged by the old prefixes; once the maps
+    // hold the new ones, they are stale.
+    invalidate_verdicts(&mut maps.generation)?;
     switch(settings_map, settings::OPEN_FILTER, true)
 }
 
@@ -349,6 +421,7 @@ mod tests {
         OpenFilter {
             read: read.iter().map(|s| s.to_string()).collect(),
             write: write.iter().map(|s| s.to_string()).collect(),
+            ..OpenFilter::default()
         }
     }
 
@@ -395,7 +468,7 @@ mod tests {
         let many: Vec<String> = (0..=PREFIXES_MAX).map(|i| format!("/{i}")).collect();
         let f = OpenFilter {
             read: many,
-            write: vec![],
+            ..OpenFilter::default()
         };
         assert!(matches!(f.entries(), Err(FilterError::TooMany(_))));
     }

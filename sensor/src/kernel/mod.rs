@@ -22,9 +22,7 @@ use aya::{
     programs::{CgroupAttachMode, CgroupSockAddr, RawTracePoint, TracePoint},
 };
 use probes::Hook;
-use sensor_common::{
-    EventKind, KernelOffsets, event::open_syscall, filters::PREFIX_KEY_LEN, offsets::globals,
-};
+use sensor_common::{EventKind, KernelOffsets, event::open_syscall, offsets::globals};
 
 pub use counters::DropCounters;
 pub use filters::{AddrRange, OpenFilter};
@@ -146,8 +144,7 @@ pub struct KernelSensor {
     counters: DropCounters,
     kinds: Array<MapData, u32>,
     settings: Array<MapData, u32>,
-    open_prefixes: LpmTrie<MapData, [u8; PREFIX_KEY_LEN], u32>,
-    verdict_generation: Array<MapData, u64>,
+    open_maps: filters::OpenMaps,
     scope: HashMap<MapData, u64, u8>,
     net_ports: HashMap<MapData, u16, u8>,
     net_addrs: LpmTrie<MapData, [u8; 16], u8>,
@@ -198,21 +195,17 @@ impl KernelSensor {
         start_kernel_logger(&mut ebpf);
         let mut kinds: Array<MapData, u32> = take_map(&mut ebpf, "KINDS")?;
         let mut settings: Array<MapData, u32> = take_map(&mut ebpf, "SETTINGS")?;
-        let mut open_prefixes: LpmTrie<MapData, [u8; PREFIX_KEY_LEN], u32> =
-            take_map(&mut ebpf, "OPEN_PREFIXES")?;
-        let mut verdict_generation: Array<MapData, u64> =
-            take_map(&mut ebpf, "OPEN_VERDICT_GENERATION")?;
+        let mut open_maps = filters::OpenMaps {
+            prefixes: take_map(&mut ebpf, "OPEN_PREFIXES")?,
+            names: take_map(&mut ebpf, "OPEN_NAMES")?,
+            generation: take_map(&mut ebpf, "OPEN_VERDICT_GENERATION")?,
+        };
         let mut scope: HashMap<MapData, u64, u8> = take_map(&mut ebpf, "SCOPE_CGROUPS")?;
         let mut net_ports: HashMap<MapData, u16, u8> = take_map(&mut ebpf, "NET_PORTS")?;
         let mut net_addrs: LpmTrie<MapData, [u8; 16], u8> = take_map(&mut ebpf, "NET_ADDRS")?;
         // Set before attaching, so nothing the configuration excludes ever goes out.
         set_kinds(&mut kinds, &config.kinds)?;
-        filters::apply(
-            &mut settings,
-            &mut open_prefixes,
-            &mut verdict_generation,
-            config.open_filter.as_ref(),
-        )?;
+        filters::apply(&mut settings, &mut open_maps, config.open_filter.as_ref())?;
         let scope_ids = config
             .cgroup_scope
             .as_deref()
@@ -234,8 +227,7 @@ impl KernelSensor {
             counters: DropCounters::new(counters),
             kinds,
             settings,
-            open_prefixes,
-            verdict_generation,
+            open_maps,
             scope,
             net_ports,
             net_addrs,
@@ -281,12 +273,7 @@ impl KernelSensor {
 
     /// Replaces the open filter while running; `None` reports every open.
     pub fn set_open_filter(&mut self, filter: Option<&OpenFilter>) -> Result<(), LoadError> {
-        filters::apply(
-            &mut self.settings,
-            &mut self.open_prefixes,
-            &mut self.verdict_generation,
-            filter,
-        )
+        filters::apply(&mut self.settings, &mut self.open_maps, filter)
     }
 }
 

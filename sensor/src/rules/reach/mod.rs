@@ -137,6 +137,8 @@ fn open_filter(
     Some(OpenFilter {
         read: reads.to_list(),
         write: writes.to_list(),
+        read_names: reads.names(),
+        write_names: writes.names(),
     })
 }
 
@@ -172,12 +174,27 @@ impl fmt::Display for KernelPlan {
         };
         match &self.open {
             None => write!(f, "; opens: all")?,
-            Some(open) => write!(
-                f,
-                "; opens: read {}; write {}",
-                list(&open.read),
-                list(&open.write)
-            )?,
+            Some(open) => {
+                let named = |names: &[String]| match names {
+                    [] => String::new(),
+                    names if all || names.len() <= SHOWN => {
+                        format!(" or named {}", names.join(", "))
+                    }
+                    names => format!(
+                        " or named {} (+{} more)",
+                        names[..SHOWN].join(", "),
+                        names.len() - SHOWN
+                    ),
+                };
+                write!(
+                    f,
+                    "; opens: read {}{}; write {}{}",
+                    list(&open.read),
+                    named(&open.read_names),
+                    list(&open.write),
+                    named(&open.write_names)
+                )?
+            }
         }
         match &self.net_ports {
             None => write!(f, "; ports: all")?,

@@ -84,6 +84,14 @@ impl Needs {
         let mut needed = false;
         for shape in OpenShape::all(syscall) {
             let paths = eval(&rule.condition, true, &|e| shape.atom(e));
+            // The kernel judges only a successful open by its file's name (a
+            // failed one has no file): a failed open a name bounds is watched
+            // wherever it is.
+            let paths = if shape.succeeded() {
+                paths
+            } else {
+                paths.without_names()
+            };
             if paths.is_nothing() {
                 continue;
             }

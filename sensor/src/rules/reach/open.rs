@@ -37,6 +37,11 @@ pub(super) struct OpenShape {
 const O_PATH: u32 = libc::O_PATH as u32;
 
 impl OpenShape {
+    /// Whether opens of this shape succeeded.
+    pub(super) fn succeeded(self) -> bool {
+        self.succeeded
+    }
+
     /// Every shape an open by `syscall` can have. creat(2) always passes
     /// `O_CREAT|O_WRONLY|O_TRUNC` (the kernel side reports exactly that).
     pub(super) fn all(syscall: OpenSyscall) -> Vec<Self> {

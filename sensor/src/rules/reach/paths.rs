@@ -1,15 +1,20 @@
-//! Sets of open paths as byte-wise prefixes, the form the kernel's open filter
-//! holds, and what `fd.name` and `fd.directory` comparisons say about them.
+//! Sets of open paths as byte-wise prefixes and file names, the forms the
+//! kernel's open filter holds, and what `fd.name`, `fd.directory` and
+//! `fd.filename` comparisons say about them.
 //!
 //! Only absolute paths are ever judged by the filter: the kernel walks a
 //! successful open's path from the task's root and makes a failed open's given
 //! path absolute, and a path it could not finish (cut, or a walk that stopped)
 //! is reported without being judged (sensor-ebpf `file/open.rs`). So a prefix
 //! that is not absolute covers no judged path, and "/" covers them all.
+//!
+//! A file name is what follows a path's last '/'. `fd.name endswith
+//! /.docker/config.json` bounds no prefix, but every path it holds for is named
+//! `config.json`: such rules watch a name instead of every path.
 
 use std::collections::BTreeSet;
 
-use sensor_common::filters::{PREFIX_MAX, PREFIXES_MAX};
+use sensor_common::filters::{NAME_MAX, NAMES_MAX, PREFIX_MAX, PREFIXES_MAX};
 
 use super::lattice::Lattice;
 use crate::rules::{CmpOp, FieldRef, Value};
@@ -19,9 +24,15 @@ use crate::rules::{CmpOp, FieldRef, Value};
 pub(super) enum Paths {
     /// No path.
     Nothing,
-    /// The paths that extend one of these: absolute, none extending another,
-    /// never "/" (that is [`Paths::All`]).
-    Under(BTreeSet<String>),
+    /// The paths that extend one of `prefixes` (absolute, none extending
+    /// another, never "/") or whose file name is one of `names` (no '/', not
+    /// empty); never both empty.
+    Some {
+        /// Watched prefixes.
+        prefixes: BTreeSet<String>,
+        /// Watched file names.
+        names: BTreeSet<String>,
+    },
     /// Every path.
     All,
 }
@@ -41,38 +52,56 @@ impl Paths {
                 kept.insert(prefix);
             }
         }
-        Self::minimal(kept)
+        Self::some(kept, BTreeSet::new())
     }
 
-    /// Drops each prefix that extends another. Sorted, the strings that extend
-    /// a prefix follow it directly, so comparing with the last one kept suffices.
-    fn minimal(sorted: BTreeSet<String>) -> Self {
-        let mut kept: BTreeSet<String> = BTreeSet::new();
-        for prefix in sorted {
-            if kept
-                .last()
-                .is_none_or(|last| !prefix.starts_with(last.as_str()))
-            {
-                kept.insert(prefix);
+    /// The paths whose file name is one of `names`. A name with a '/' or a NUL
+    /// is no file's; an empty one is that of a path ending in '/', which no
+    /// name filter can hold: every path.
+    pub(super) fn named<S: Into<String>>(names: impl IntoIterator<Item = S>) -> Self {
+        let mut kept = BTreeSet::new();
+        for name in names {
+            let name = name.into();
+            if name.is_empty() {
+                return Self::All;
+            }
+            if !name.contains(['/', '\0']) {
+                kept.insert(name);
             }
         }
-        if kept.is_empty() {
+        Self::some(BTreeSet::new(), kept)
+    }
+
+    /// Normalised: each prefix that extends another dropped, Nothing when
+    /// both sets are empty.
+    fn some(prefixes: BTreeSet<String>, names: BTreeSet<String>) -> Self {
+        let prefixes = minimal(prefixes);
+        if prefixes.is_empty() && names.is_empty() {
             Self::Nothing
         } else {
-            Self::Under(kept)
+            Self::Some { prefixes, names }
         }
     }
 
-    /// The part of `self` that `by` does not already cover.
+    /// The part of `self` that `by` does not already cover (names are covered
+    /// only by the same name: a conservative answer).
     pub(super) fn uncovered_by(self, by: &Self) -> Self {
         match (self, by) {
             (Self::Nothing, _) | (_, Self::All) => Self::Nothing,
             (this, Self::Nothing) => this,
             (Self::All, _) => Self::All,
-            (Self::Under(xs), Self::Under(ys)) => Self::minimal(
-                xs.into_iter()
-                    .filter(|x| prefix_in(ys, x).is_none())
+            (
+                Self::Some { prefixes, names },
+                Self::Some {
+                    prefixes: theirs,
+                    names: their_names,
+                },
+            ) => Self::some(
+                prefixes
+                    .into_iter()
+                    .filter(|x| prefix_in(theirs, x).is_none())
                     .collect(),
+                names.difference(their_names).cloned().collect(),
             ),
         }
     }
@@ -81,17 +110,54 @@ impl Paths {
     pub(super) fn to_list(&self) -> Vec<String> {
         match self {
             Self::Nothing => Vec::new(),
-            Self::Under(xs) => xs.iter().cloned().collect(),
+            Self::Some { prefixes, .. } => prefixes.iter().cloned().collect(),
             Self::All => vec!["/".into()],
+        }
+    }
+
+    /// These paths for opens the kernel cannot judge by name: every path if
+    /// any name bounds them.
+    pub(super) fn without_names(self) -> Self {
+        match self {
+            Self::Some { names, .. } if !names.is_empty() => Self::All,
+            other => other,
+        }
+    }
+
+    /// The file names for the kernel (none when every path is watched).
+    pub(super) fn names(&self) -> Vec<String> {
+        match self {
+            Self::Some { names, .. } => names.iter().cloned().collect(),
+            _ => Vec::new(),
         }
     }
 
     fn map(self, f: impl Fn(&str) -> &str) -> Self {
         match self {
-            Self::Under(xs) => Self::under(xs.iter().map(|x| f(x).to_string())),
+            Self::Some { prefixes, names } => {
+                match Self::under(prefixes.iter().map(|x| f(x).to_string())) {
+                    Self::All => Self::All,
+                    under => under.join(Self::some(BTreeSet::new(), names)),
+                }
+            }
             other => other,
         }
     }
+}
+
+/// Drops each prefix that extends another. Sorted, the strings that extend a
+/// prefix follow it directly, so comparing with the last one kept suffices.
+fn minimal(sorted: BTreeSet<String>) -> BTreeSet<String> {
+    let mut kept: BTreeSet<String> = BTreeSet::new();
+    for prefix in sorted {
+        if kept
+            .last()
+            .is_none_or(|last| !prefix.starts_with(last.as_str()))
+        {
+            kept.insert(prefix);
+        }
+    }
+    kept
 }
 
 impl Lattice for Paths {
@@ -111,20 +177,41 @@ impl Lattice for Paths {
         match (self, other) {
             (Self::All, _) | (_, Self::All) => Self::All,
             (Self::Nothing, x) | (x, Self::Nothing) => x,
-            (Self::Under(mut xs), Self::Under(ys)) => {
-                xs.extend(ys);
-                Self::minimal(xs)
+            (
+                Self::Some {
+                    mut prefixes,
+                    mut names,
+                },
+                Self::Some {
+                    prefixes: p,
+                    names: n,
+                },
+            ) => {
+                prefixes.extend(p);
+                names.extend(n);
+                Self::some(prefixes, names)
             }
         }
     }
 
-    /// Exact: a path extends both `a` and `b` only if one extends the other,
-    /// and then it extends the longer.
+    /// Exact for prefixes: a path extends both `a` and `b` only if one extends
+    /// the other, and then it extends the longer. A path under a prefix of one
+    /// side and named by the other is kept by its prefix alone (a superset),
+    /// which also bounds the failed opens the kernel cannot judge by name.
     fn meet(self, other: Self) -> Self {
         match (self, other) {
             (Self::Nothing, _) | (_, Self::Nothing) => Self::Nothing,
             (Self::All, x) | (x, Self::All) => x,
-            (Self::Under(xs), Self::Under(ys)) => {
+            (
+                Self::Some {
+                    prefixes: xs,
+                    names: xn,
+                },
+                Self::Some {
+                    prefixes: ys,
+                    names: yn,
+                },
+            ) => {
                 // Each prefix of one side that extends a prefix of the other.
                 // Sorted sets make this linear in their sizes (a hostile rule
                 // can have lists of many thousand paths on both sides).
@@ -132,7 +219,13 @@ impl Lattice for Paths {
                 for (a, b) in [(&xs, &ys), (&ys, &xs)] {
                     both.extend(a.iter().filter(|x| prefix_in(b, x).is_some()).cloned());
                 }
-                Self::minimal(both)
+                if !yn.is_empty() {
+                    both.extend(xs.iter().cloned());
+                }
+                if !xn.is_empty() {
+                    both.extend(ys.iter().cloned());
+                }
+                Self::some(both, xn.intersection(&yn).cloned().collect())
             }
         }
     }
@@ -175,6 +268,15 @@ pub(super) fn atom(field: &FieldRef, op: CmpOp, value: &Value, canonical: bool) 
         ("fd.name" | "fd.directory", CmpOp::PMatch, Value::List(vs)) if canonical => {
             vs.iter().map(|v| pmatch_prefix(v)).collect()
         }
+        // A suffix with a '/' fixes the file name: whatever precedes it, a
+        // path ending so has no '/' after the suffix's last one.
+        ("fd.name", CmpOp::EndsWith, Value::Str(v)) => {
+            return v
+                .rsplit_once('/')
+                .map(|(_, name)| Paths::named([name.to_owned()]));
+        }
+        ("fd.filename", CmpOp::Eq, Value::Str(v)) => return Some(Paths::named([v.clone()])),
+        ("fd.filename", CmpOp::In, Value::List(vs)) => return Some(Paths::named(strs(vs))),
         _ => return None,
     };
     Some(Paths::under(prefixes))
@@ -233,8 +335,9 @@ fn pmatch_prefix(entry: &str) -> String {
 /// widens it, so the result covers at least what was asked; `notes` says what
 /// was widened.
 pub(super) fn fit(read: Paths, write: Paths, notes: &mut Vec<String>) -> (Paths, Paths) {
+    let (read, write) = fit_names(read, write, notes);
     let too_long = |p: &Paths| match p {
-        Paths::Under(xs) => xs.iter().filter(|x| x.len() > PREFIX_MAX).count(),
+        Paths::Some { prefixes, .. } => prefixes.iter().filter(|x| x.len() > PREFIX_MAX).count(),
         _ => 0,
     };
     let long = too_long(&read) + too_long(&write);
@@ -273,6 +376,37 @@ pub(super) fn fit(read: Paths, write: Paths, notes: &mut Vec<String>) -> (Paths,
             break;
         }
     }
+    (read, write)
+}
+
+/// Names cut down to what the kernel holds: each shorter than [`NAME_MAX`]
+/// bytes, [`NAMES_MAX`] distinct in all. A side with a name the kernel cannot
+/// hold watches every path instead; `notes` says so.
+fn fit_names(read: Paths, write: Paths, notes: &mut Vec<String>) -> (Paths, Paths) {
+    let too_long = |p: &Paths| p.names().iter().any(|n| n.len() >= NAME_MAX);
+    let mut all: BTreeSet<String> = read.names().into_iter().collect();
+    all.extend(write.names());
+    let too_many = all.len() > NAMES_MAX as usize;
+    if too_many {
+        notes.push(format!(
+            "{} file names are more than the kernel's {NAMES_MAX}: every path watched",
+            all.len()
+        ));
+    }
+    let mut fit = |p: Paths| {
+        if too_many && !p.names().is_empty() {
+            Paths::All
+        } else if too_long(&p) {
+            notes.push(format!(
+                "a file name of {NAME_MAX} bytes or more cannot be watched: every path watched"
+            ));
+            Paths::All
+        } else {
+            p
+        }
+    };
+    let read = fit(read);
+    let write = fit(write);
     (read, write)
 }
 
@@ -346,6 +480,25 @@ mod tests {
         assert_eq!(glob_literal("/a[bc]"), "/a");
         assert_eq!(glob_literal("/a\\*"), "/a");
         assert_eq!(glob_literal("*.log"), "");
+    }
+
+    #[test]
+    fn names_join_and_meet_soundly() {
+        let named = |xs: &[&str]| Paths::named(xs.iter().copied());
+        assert_eq!(named(&["a", "b/c", "x\0"]), named(&["a"]));
+        assert_eq!(named(&["a", ""]), Paths::All);
+        assert_eq!(named(&[]), Paths::Nothing);
+        let etc = under(&["/etc/"]);
+        // Under /etc/ and named a: kept as under /etc/.
+        assert_eq!(etc.clone().meet(named(&["a"])), etc);
+        assert_eq!(named(&["a", "b"]).meet(named(&["b", "c"])), named(&["b"]));
+        assert_eq!(Paths::All.meet(named(&["a"])), named(&["a"]));
+        let both = etc.clone().join(named(&["a"]));
+        assert_eq!(both.to_list(), ["/etc/"]);
+        assert_eq!(both.names(), ["a"]);
+        assert_eq!(both.clone().meet(under(&["/usr/"])), under(&["/usr/"]));
+        assert_eq!(both.clone().uncovered_by(&named(&["a"])), etc);
+        assert_eq!(both.join(Paths::All), Paths::All);
     }
 
     #[test]

@@ -60,6 +60,7 @@ pub(super) fn opens(read: &[&str], write: &[&str]) -> Option<OpenFilter> {
     Some(OpenFilter {
         read: list(read),
         write: list(write),
+        ..OpenFilter::default()
     })
 }
 

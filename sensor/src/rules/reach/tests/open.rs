@@ -290,3 +290,52 @@ fn exceptions_written_as_exceptions_keep_the_prefixes() {
     let plan = plan(load(&text).rules());
     assert_eq!(plan.open, opens(&["/etc/"], &[]));
 }
+
+#[test]
+fn suffixes_and_file_names_watch_names_not_every_path() {
+    let plan = plan_of(&[
+        "open_read and (fd.name endswith /.docker/config.json or fd.name endswith /.dockercfg)",
+        "open_read and fd.filename in (id_rsa, id_ed25519) and not proc.name = ssh",
+        "open_write and fd.name startswith /etc/",
+    ]);
+    let open = plan.open.expect("a filter");
+    assert_eq!(open.read, Vec::<String>::new());
+    assert_eq!(
+        open.read_names,
+        [".dockercfg", "config.json", "id_ed25519", "id_rsa"]
+    );
+    assert_eq!(open.write, ["/etc/"]);
+    assert!(open.write_names.is_empty());
+    let both = plan_of(&["open_read and fd.name startswith /etc/ and fd.name endswith /passwd"])
+        .open
+        .expect("a filter");
+    assert_eq!(
+        (both.read, both.read_names),
+        (vec!["/etc/".to_string()], vec![]),
+        "under a prefix and named: the prefix alone bounds it"
+    );
+    // A suffix without a '/' is part of a name: it bounds nothing the kernel holds.
+    assert_eq!(
+        plan_of(&["open_read and fd.name endswith .pem"])
+            .open
+            .map(|o| o.read),
+        Some(vec!["/".to_string()])
+    );
+    // Under `not`, a name bounds nothing either.
+    let negated = plan_of(&["open_read and not fd.name endswith /x/config.json"]);
+    assert_eq!(negated.open.map(|o| o.read), Some(vec!["/".to_string()]));
+}
+
+#[test]
+fn names_the_kernel_cannot_hold_watch_every_path() {
+    let long = format!("open_read and fd.filename = {}", "n".repeat(64));
+    let plan = plan_of(&[&long]);
+    let open = plan.open.expect("a filter");
+    assert_eq!(open.read, ["/"]);
+    assert!(open.read_names.is_empty());
+    assert!(
+        plan.widened.iter().any(|w| w.contains("file name")),
+        "{:?}",
+        plan.widened
+    );
+}

@@ -141,7 +141,18 @@ pub(super) fn kernel_reports_open(plan: &KernelPlan, open: &Open) -> bool {
         .iter()
         .filter(|(prefix, _)| judged.starts_with(prefix.as_bytes()))
         .max_by_key(|(prefix, _)| prefix.len())
-        .map_or(0, |(_, bits)| *bits);
+        .map_or(0, |(_, bits)| *bits)
+        // Only a successful open is judged by its file's name.
+        | if open.result >= 0 {
+            filter
+                .name_entries()
+                .expect("the kernel takes the plan's names")
+                .get(open.filename())
+                .copied()
+                .unwrap_or(0)
+        } else {
+            0
+        };
     // A successful open is judged by its file's f_flags, where Linux has
     // cleared the access mode of an O_PATH open; a failed one by its flags.
     let o_path = libc::O_PATH as u32;
