@@ -113,8 +113,16 @@ impl Collector {
 
     /// `sensorctl ARGS` as the analyst.
     pub fn sensorctl(&self, args: &[&str]) -> Output {
+        self.sensorctl_command(args)
+            .output()
+            .expect("running sensorctl")
+    }
+
+    /// The command line of `sensorctl ARGS` as the analyst, to run as a caller needs.
+    pub fn sensorctl_command(&self, args: &[&str]) -> Command {
         let file = |n: &str| self.dir.join(n);
-        Command::new(workspace_bin("sensorctl"))
+        let mut command = Command::new(workspace_bin("sensorctl"));
+        command
             .arg("--collector")
             .arg(self.url())
             .arg("--tls-cert")
@@ -123,9 +131,8 @@ impl Collector {
             .arg(file(&format!("{ANALYST}-key.pem")))
             .arg("--tls-ca")
             .arg(file("ca.pem"))
-            .args(args)
-            .output()
-            .expect("running sensorctl")
+            .args(args);
+        command
     }
 
     /// The stored findings `filter` holds for, oldest first, through
