@@ -169,6 +169,10 @@ pub mod globals {
     /// Bytes of unread data in the ring buffer above which a record wakes the reader;
     /// 0 leaves the wakeup to the kernel's default (one per record when the reader keeps up).
     pub const WAKEUP_BYTES: &str = "WAKEUP_BYTES";
+    /// Nanoseconds (a `u64`): a record into an empty ring wakes the reader when no
+    /// record did for this long, so a lone event on a quiet machine is read at
+    /// once rather than at the reader's next timer; 0 turns this off.
+    pub const QUIET_WAKEUP_NS: &str = "QUIET_WAKEUP_NS";
     /// The agent's own process id (a `u32`).
     pub const SELF_TGID: &str = "SELF_TGID";
     /// This architecture's numbers of open(2), openat(2), openat2(2) and creat(2),

@@ -4,6 +4,7 @@ use aya_ebpf::{
     bindings::{BPF_RB_AVAIL_DATA, BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP},
     helpers::{
         bpf_get_current_ancestor_cgroup_id, bpf_get_current_cgroup_id, bpf_ktime_get_boot_ns,
+        bpf_ktime_get_ns,
     },
 };
 use sensor_common::{
@@ -15,7 +16,7 @@ use sensor_common::{
 
 use crate::{
     kernel::Current,
-    maps::{self, COUNTERS, EVENTS, KINDS, SCOPE_CGROUPS},
+    maps::{self, COUNTERS, EVENTS, KINDS, LAST_QUIET_WAKEUP, SCOPE_CGROUPS},
 };
 
 /// Whether the agent turned `kind` on and the current task is in scope.
@@ -80,19 +81,44 @@ pub fn fill_header(header: &mut EventHeader, kind: EventKind, task: Current) {
 }
 
 /// Flags for `bpf_ringbuf_submit`. Waking the reader costs about 8.5 µs on a VM, so a
-/// record wakes it only once `WAKEUP_BYTES` of data wait unread; the reader polls on
-/// a timer as well, which bounds the latency of a quiet stream.
+/// record wakes it once `WAKEUP_BYTES` of data wait unread, or when it is alone
+/// in the ring and no such record woke the reader for `QUIET_WAKEUP_NS` (a quiet
+/// machine's events are read at once, a busy one's in batches); the reader
+/// polls on a timer as well, which bounds the latency of what falls between.
+/// `T` is the record reserved in the ring and about to be submitted (`()` for
+/// one copied in by `bpf_ringbuf_output`): a reserved record already counts as
+/// unread data, so alone it leaves its own size waiting.
 #[inline(always)]
-pub fn submit_flags() -> u64 {
+pub fn submit_flags<T>() -> u64 {
     let threshold = maps::wakeup_bytes();
     if threshold == 0 {
         return 0;
     }
-    if EVENTS.query(BPF_RB_AVAIL_DATA as u64) >= threshold {
-        BPF_RB_FORCE_WAKEUP as u64
-    } else {
-        BPF_RB_NO_WAKEUP as u64
+    let waiting = EVENTS.query(BPF_RB_AVAIL_DATA as u64);
+    if waiting >= threshold {
+        return BPF_RB_FORCE_WAKEUP as u64;
     }
+    // The ring's 8-byte record header, and records rounded up to 8 bytes.
+    let own = if core::mem::size_of::<T>() == 0 {
+        0
+    } else {
+        ((core::mem::size_of::<T>() + 8 + 7) & !7) as u64
+    };
+    let gap = maps::quiet_wakeup_ns();
+    if waiting <= own
+        && gap != 0
+        && let Some(last) = LAST_QUIET_WAKEUP.get_ptr_mut(0)
+    {
+        // SAFETY: this helper has no preconditions.
+        let now = unsafe { bpf_ktime_get_ns() };
+        // SAFETY: a map value; a racing CPU's write only lets one more wakeup through.
+        let last = unsafe { &mut *last };
+        if now.wrapping_sub(*last) >= gap {
+            *last = now;
+            return BPF_RB_FORCE_WAKEUP as u64;
+        }
+    }
+    BPF_RB_NO_WAKEUP as u64
 }
 
 /// Copies the first `size` bytes of a record built in map memory into the ring
@@ -107,7 +133,7 @@ pub fn output<T>(record: *mut T, size: usize, kind: EventKind) -> Result<(), i32
             &EVENTS as *const _ as *mut core::ffi::c_void,
             record.cast(),
             size as u64,
-            submit_flags(),
+            submit_flags::<()>(),
         )
     };
     if rc != 0 {

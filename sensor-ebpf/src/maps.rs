@@ -64,6 +64,17 @@ static OFFSETS: KernelOffsets = unsafe { core::mem::zeroed() };
 #[unsafe(no_mangle)]
 static WAKEUP_BYTES: u64 = 0;
 
+/// A record into an empty ring wakes the reader if none did for this many
+/// nanoseconds; 0 = never. Set by the agent at load.
+#[unsafe(no_mangle)]
+static QUIET_WAKEUP_NS: u64 = 0;
+
+/// When a record last woke the reader for being alone in the ring (the
+/// monotonic clock, ns). Written by every CPU without a lock: a lost write only
+/// lets one more wakeup through.
+#[map]
+pub static LAST_QUIET_WAKEUP: Array<u64> = Array::with_max_entries(1, 0);
+
 /// The agent's own process id, set at load, so it can leave out its own bpf(2) calls.
 #[unsafe(no_mangle)]
 static SELF_TGID: u32 = 0;
@@ -103,6 +114,13 @@ pub fn offsets() -> KernelOffsets {
     // SAFETY: a valid static; the volatile read keeps the compiler from folding in
     // the zero it was compiled with instead of the value the loader wrote.
     unsafe { core::ptr::read_volatile(&OFFSETS) }
+}
+
+/// The quiet wakeup gap the agent set at load.
+#[inline(always)]
+pub fn quiet_wakeup_ns() -> u64 {
+    // SAFETY: as for `offsets`.
+    unsafe { core::ptr::read_volatile(&QUIET_WAKEUP_NS) }
 }
 
 /// The wakeup threshold the agent set at load.

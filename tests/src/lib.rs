@@ -51,11 +51,13 @@ pub fn can_load_ebpf(test: &str) -> bool {
     }
 }
 
-/// A kernel config for tests: a short poll interval so tests need not wait long.
+/// A kernel config for tests: a short poll interval so tests need not wait long,
+/// and no quiet wakeups, so a test's wakeups come from its policy alone.
 pub fn test_config(wakeup: WakeupPolicy) -> KernelConfig {
     KernelConfig {
         wakeup,
         poll_interval: Duration::from_millis(20),
+        quiet_wakeup: None,
         ..KernelConfig::default()
     }
 }

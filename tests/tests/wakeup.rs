@@ -91,3 +91,34 @@ async fn threshold_wakes_the_reader_before_the_timer() {
         "{stats:?}"
     );
 }
+
+#[tokio::test]
+async fn a_lone_event_on_a_quiet_machine_wakes_the_reader() {
+    if !can_load_ebpf("wakeup_quiet") {
+        return;
+    }
+    // A timer that never fires and a threshold no lone event reaches: only the
+    // quiet wakeup can deliver.
+    let config = sensor::kernel::KernelConfig {
+        poll_interval: Duration::from_secs(3600),
+        quiet_wakeup: Some(Duration::from_millis(1)),
+        kinds: vec![sensor::event::EventKind::Exec],
+        ..test_config(WakeupPolicy::Batched { bytes: 1 << 20 })
+    };
+    let (_sensor, mut reader) = start_with(&config);
+    for i in 0..5 {
+        let marker = nonce(&format!("quiet-{i}"));
+        let mut workload = spawn_execs(1, &marker);
+        let mut events = Vec::new();
+        while !events.iter().any(|e| is_marked(e, &marker)) {
+            tokio::time::timeout(Duration::from_secs(30), reader.read_batch(&mut events))
+                .await
+                .expect("a quiet wakeup within 30 s")
+                .expect("reading the ring buffer");
+        }
+        assert!(workload.wait().expect("waiting for the workload").success());
+        // Longer than the gap, so the next lone event may wake the reader again.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(reader.stats().wakeups >= 5, "{:?}", reader.stats());
+}

@@ -177,7 +177,7 @@ fn finish(ctx: &TracePointContext, kind: EventKind, map: &LruHashMap<u32, Slot<P
             event.local_addr = pending.addr;
         }
     }
-    entry.submit(submit_flags());
+    entry.submit(submit_flags::<NetEvent>());
     0
 }
 
@@ -236,7 +236,7 @@ fn emit_socket(kind: EventKind, fd: i64, ret: i64) -> u32 {
         count(kind, DropReason::Filtered);
         return 0;
     }
-    entry.submit(submit_flags());
+    entry.submit(submit_flags::<NetEvent>());
     0
 }
 

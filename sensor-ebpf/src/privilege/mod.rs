@@ -97,7 +97,7 @@ fn exit(ctx: &TracePointContext) -> u32 {
         id::CAPSET => read_caps(event, pending.args),
         _ => {}
     }
-    entry.submit(submit_flags());
+    entry.submit(submit_flags::<SyscallEvent>());
     0
 }
 

@@ -87,7 +87,7 @@ fn try_sched_process_exec(ctx: &TracePointContext) -> Result<(), i32> {
         read_filename(ctx, event);
     }
     read_args(event);
-    entry.submit(submit_flags());
+    entry.submit(submit_flags::<ExecEvent>());
     Ok(())
 }
 

@@ -44,6 +44,6 @@ fn try_sched_process_exit(_ctx: &TracePointContext) -> Result<(), i32> {
     fill_header(&mut event.header, EventKind::Exit, kernel::Current::get());
     event.exit_code = exit_code as u32;
     event._pad = 0;
-    entry.submit(submit_flags());
+    entry.submit(submit_flags::<ExitEvent>());
     Ok(())
 }

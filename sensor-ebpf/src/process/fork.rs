@@ -48,6 +48,6 @@ fn try_sched_process_fork(ctx: &RawTracePointContext) -> Result<(), i32> {
     header.tid = child_pid as u32;
     // The child leads its own thread group; its exec count is the parent's.
     header.start_ns = kernel::read_at(child, offsets.task_start_boottime).unwrap_or(0);
-    entry.submit(submit_flags());
+    entry.submit(submit_flags::<EventHeader>());
     Ok(())
 }

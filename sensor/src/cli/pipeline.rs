@@ -41,6 +41,11 @@ pub struct RingArgs {
     /// How often to read the ring buffer without a wakeup, in milliseconds.
     #[arg(long, default_value_t = 100)]
     pub poll_ms: u64,
+    /// An event into an empty ring buffer wakes the reader when none did for
+    /// this many microseconds, so events on a quiet machine are read at once;
+    /// 0: only the wakeup threshold and the poll interval.
+    #[arg(long, default_value_t = 1000)]
+    pub quiet_wakeup_us: u64,
 }
 
 impl RingArgs {
@@ -58,6 +63,8 @@ impl RingArgs {
             ring_bytes: self.ring_bytes,
             wakeup,
             poll_interval: Duration::from_millis(self.poll_ms.max(1)),
+            quiet_wakeup: (self.quiet_wakeup_us > 0)
+                .then(|| Duration::from_micros(self.quiet_wakeup_us)),
             ..KernelConfig::default()
         }
     }

@@ -53,6 +53,10 @@ pub struct ReaderStats {
 pub struct EventReader {
     ring: AsyncFd<RingBuf<MapData>>,
     poll_interval: Duration,
+    /// After a read that found records, the next wait lasts at most this long.
+    recheck: Option<Duration>,
+    /// The last read found records.
+    recent: bool,
     stats: ReaderStats,
     /// The last read stopped at [`BATCH_MAX`]: records are waiting.
     more: bool,
@@ -64,12 +68,18 @@ pub struct EventReader {
 pub const BATCH_MAX: usize = 4096;
 
 impl EventReader {
-    pub(super) fn new(ring: RingBuf<MapData>, poll_interval: Duration) -> std::io::Result<Self> {
+    pub(super) fn new(
+        ring: RingBuf<MapData>,
+        poll_interval: Duration,
+        recheck: Option<Duration>,
+    ) -> std::io::Result<Self> {
         Ok(Self {
             // SAFETY: the RingBuf owns its map fd and keeps it open for as long as
             // the AsyncFd holds it.
             ring: unsafe { AsyncFd::register(ring)? },
             poll_interval,
+            recheck,
+            recent: false,
             stats: ReaderStats::default(),
             more: false,
         })
@@ -87,7 +97,13 @@ impl EventReader {
         if self.more {
             return Ok(self.drain_at_most(out, BATCH_MAX));
         }
-        match tokio::time::timeout(self.poll_interval, self.ring.readable()).await {
+        // Records that came just after a quiet wakeup found the reader awake and
+        // woke nobody: look again soon after reading, not a whole interval later.
+        let wait = match self.recheck {
+            Some(recheck) if self.recent => recheck.min(self.poll_interval),
+            _ => self.poll_interval,
+        };
+        match tokio::time::timeout(wait, self.ring.readable()).await {
             Ok(guard) => {
                 self.stats.wakeups += 1;
                 // Clear before draining: a record submitted during the drain re-arms
@@ -118,6 +134,7 @@ impl EventReader {
             }
         }
         self.more = read == max;
+        self.recent = read > 0;
         self.stats.records += read as u64;
         for err in &errors {
             self.refuse(err);
