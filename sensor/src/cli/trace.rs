@@ -39,6 +39,14 @@ pub struct TraceArgs {
     /// Report opens for writing only under this path prefix (repeatable).
     #[arg(long, value_name = "PREFIX")]
     pub watch_write: Vec<String>,
+    /// Report successful opens for reading of files with this name, wherever
+    /// they are (repeatable; `config.json`). Turns the open filter on as the
+    /// prefixes do.
+    #[arg(long, value_name = "NAME")]
+    pub watch_read_name: Vec<String>,
+    /// Report successful opens for writing of files with this name (repeatable).
+    #[arg(long, value_name = "NAME")]
+    pub watch_write_name: Vec<String>,
     /// Report only processes in this cgroup subtree (repeatable), a path in the
     /// cgroup v2 hierarchy such as `/kubepods`: host processes outside it are left
     /// out. Default: every process.
@@ -76,12 +84,15 @@ impl TraceArgs {
             } else {
                 self.events.clone()
             },
-            open_filter: (!self.watch_read.is_empty() || !self.watch_write.is_empty()).then(|| {
-                OpenFilter {
-                    read: self.watch_read.clone(),
-                    write: self.watch_write.clone(),
-                    ..OpenFilter::default()
-                }
+            open_filter: (!self.watch_read.is_empty()
+                || !self.watch_write.is_empty()
+                || !self.watch_read_name.is_empty()
+                || !self.watch_write_name.is_empty())
+            .then(|| OpenFilter {
+                read: self.watch_read.clone(),
+                write: self.watch_write.clone(),
+                read_names: self.watch_read_name.clone(),
+                write_names: self.watch_write_name.clone(),
             }),
             cgroup_scope: (!self.cgroups.is_empty()).then(|| self.cgroups.clone()),
             net_ports: (!self.ports.is_empty()).then(|| self.ports.clone()),
