@@ -207,10 +207,17 @@ fn metrics_count_findings_and_events_and_readiness_shows() {
     for want in wanted {
         assert!(text.lines().any(|l| l == want), "{want} not in\n{text}");
     }
+    // The rule asks the kernel for opens alone (and the process table for
+    // execs, forks and exits): the trigger's opens are counted as opens, and no
+    // event as a kind that was never on.
+    let opens = text
+        .lines()
+        .find_map(|l| l.strip_prefix("sensor_events_total{kind=\"open\"} "))
+        .and_then(|n| n.parse::<u64>().ok());
+    assert!(opens.is_some_and(|n| n >= 3), "{text}");
     assert!(
-        text.lines()
-            .any(|l| l.starts_with("sensor_events_total{kind=\"open\"} ")),
-        "{text}"
+        !text.contains("sensor_events_total{kind=\"connect\"}"),
+        "events counted under a kind the kernel never reported: {text}"
     );
 }
 

@@ -440,7 +440,11 @@ impl<W: Write> Sink for Runner<W> {
         for event in batch {
             self.num += 1;
             self.stats.events += 1;
-            if let Some(n) = self.kinds.get_mut(event.kind() as usize) {
+            // Kinds are numbered from 1 in `EventKind::ALL`'s order.
+            if let Some(n) = (event.kind() as usize)
+                .checked_sub(1)
+                .and_then(|i| self.kinds.get_mut(i))
+            {
                 *n += 1;
             }
             enricher.observe(event);
