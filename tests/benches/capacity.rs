@@ -109,8 +109,8 @@ fn main() -> anyhow::Result<()> {
             }
         });
         let elapsed = began.elapsed().as_secs_f64();
-        // The reader's batch timer hands over the tail within 100 ms.
-        std::thread::sleep(Duration::from_millis(300));
+        // The agent adds its per-event counts to the metrics once a second.
+        std::thread::sleep(Duration::from_millis(1500));
         let (after, cpu) = (agent.scrape()?, agent.cpu());
         let delta =
             |name: &str, labels: &[&str]| after.sum(name, labels) - before.0.sum(name, labels);

@@ -117,8 +117,9 @@ fn main() -> anyhow::Result<()> {
             ];
             match attached {
                 Attached::Sensor(agent) => {
-                    // The reader's batch timer picks up the tail within 100 ms.
-                    std::thread::sleep(Duration::from_millis(300));
+                    // The agent adds its per-event counts and drops to the
+                    // metrics once a second.
+                    std::thread::sleep(Duration::from_millis(1500));
                     let (first, cpu0) = before.expect("scraped at start");
                     let last = agent.scrape()?;
                     ring_full += last.sum("sensor_kernel_drops_total", &["reason=\"ring_full\""])

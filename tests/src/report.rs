@@ -105,9 +105,11 @@ impl Report {
             );
             for (setup, runs) in &w.runs {
                 let (ratio, paired) = ratios(w, runs);
+                // Rates in the thousands need no decimals; latencies in ms do.
+                let m = median(runs);
+                let digits = if m.abs() < 100.0 { 3 } else { 1 };
                 println!(
-                    "  {setup:18} {:>14.1} {ratio:>10.3} {paired:>10.3} {:>8}",
-                    median(runs),
+                    "  {setup:18} {m:>14.digits$} {ratio:>10.3} {paired:>10.3} {:>8}",
                     runs.len()
                 );
             }
