@@ -462,7 +462,26 @@ impl<W: Write> Sink for Runner<W> {
                 self.engine.matches(&s, &mut self.matches);
                 for i in 0..self.matches.len() {
                     let index = self.matches[i];
-                    let Some(found) = self.engine.finding(index, &s, &self.hostname) else {
+                    // A duplicate of a finding folded a moment ago is counted
+                    // without being built: a flood costs its output alone.
+                    let Some(output) = self.engine.output(index, &s) else {
+                        continue;
+                    };
+                    let container = who.container.as_ref().map_or("host", |c| c.id.as_str());
+                    let Some(compiled) = self.engine.rule(index) else {
+                        continue;
+                    };
+                    if self
+                        .noise
+                        .fold_unbuilt(&compiled.rule.name, container, &output, now)
+                    {
+                        self.metrics.held(&compiled.rule.name, true);
+                        continue;
+                    }
+                    let Some(found) =
+                        self.engine
+                            .finding_with_output(index, &s, &self.hostname, output)
+                    else {
                         continue;
                     };
                     let rule = found.rule.clone();

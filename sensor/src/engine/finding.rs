@@ -111,16 +111,38 @@ fn key(f: &crate::rules::FieldRef) -> String {
 
 /// The finding of rule `c` for `s`.
 pub fn build(c: &Compiled, s: &Subject<'_>, scratch: &mut Scratch, hostname: &Arc<str>) -> Finding {
-    for (_, access) in c.output.iter().chain(&c.reads) {
+    let output = render_output(c, s, scratch);
+    build_with_output(c, s, scratch, hostname, output)
+}
+
+/// The rule's output for this event: the part of a finding that tells it from
+/// another of its rule and container (what noise control folds by).
+pub fn render_output(c: &Compiled, s: &Subject<'_>, scratch: &mut Scratch) -> String {
+    for (_, access) in &c.output {
         scratch.fill(access, s);
     }
     let scratch = &*scratch;
-    let output = render(&c.rule.output, |f, out| {
+    render(&c.rule.output, |f, out| {
         match c.output.iter().find(|(r, _)| r == f) {
             Some((_, access)) => write_text(out, read(access, s, scratch)),
             None => out.push_str(NA),
         }
-    });
+    })
+}
+
+/// The finding of this event, given the output [`render_output`] rendered for
+/// it (with the same scratch, for the same event).
+pub fn build_with_output(
+    c: &Compiled,
+    s: &Subject<'_>,
+    scratch: &mut Scratch,
+    hostname: &Arc<str>,
+    output: String,
+) -> Finding {
+    for (_, access) in &c.reads {
+        scratch.fill(access, s);
+    }
+    let scratch = &*scratch;
     let mut event = json::event(s.event, s.clock);
     let mut fields = match event.as_object_mut() {
         Some(obj) => {

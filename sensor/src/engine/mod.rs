@@ -175,6 +175,33 @@ impl Engine {
         let rule = self.rules.get(index as usize)?;
         Some(finding::build(rule, s, &mut self.scratch, hostname))
     }
+
+    /// The output of rule `index` (as [`Engine::matches`] returned it) for this
+    /// event, rendered alone: noise control can fold a duplicate by it without
+    /// the rest of the finding being built.
+    pub fn output(&mut self, index: u32, s: &Subject<'_>) -> Option<String> {
+        let rule = self.rules.get(index as usize)?;
+        Some(finding::render_output(rule, s, &mut self.scratch))
+    }
+
+    /// The finding of rule `index` for this event, with the `output` that
+    /// [`Engine::output`] rendered for the same event just before.
+    pub fn finding_with_output(
+        &mut self,
+        index: u32,
+        s: &Subject<'_>,
+        hostname: &Arc<str>,
+        output: String,
+    ) -> Option<finding::Finding> {
+        let rule = self.rules.get(index as usize)?;
+        Some(finding::build_with_output(
+            rule,
+            s,
+            &mut self.scratch,
+            hostname,
+            output,
+        ))
+    }
 }
 
 fn compile_rule(rule: &Rule, memos: &compile::Memos<'_>) -> Result<Compiled, String> {

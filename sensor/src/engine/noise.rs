@@ -72,10 +72,17 @@ impl Admit {
 #[derive(Debug)]
 struct Fold {
     opened: Instant,
-    /// The latest of the folded ones, sent with the count when the window ends.
+    /// The latest of the folded ones kept, sent with the count when the window
+    /// ends. Kept at most once per [`LATEST_EVERY`]: a duplicate in between is
+    /// only counted, so a flood is not built a finding at a time.
     latest: Option<Finding>,
+    /// When `latest` was kept.
+    latest_at: Option<Instant>,
     folded: u64,
 }
+
+/// How often a window keeps a newer copy of its folded finding.
+const LATEST_EVERY: Duration = Duration::from_secs(1);
 
 /// A token bucket per rule.
 #[derive(Debug)]
@@ -100,8 +107,12 @@ pub struct Noise {
 const FOLDS_MAX: usize = 16_384;
 
 fn key(f: &Finding) -> u64 {
+    key_of(&f.rule, &f.container_id, &f.output)
+}
+
+fn key_of(rule: &str, container_id: &str, output: &str) -> u64 {
     let mut h = DefaultHasher::new();
-    (&*f.rule, &f.container_id, &f.output).hash(&mut h);
+    (rule, container_id, output).hash(&mut h);
     h.finish()
 }
 
@@ -121,6 +132,35 @@ impl Noise {
         self.stats
     }
 
+    /// Counts a finding of `rule` in `container_id` with `output` as folded,
+    /// without its being built, when an open window folds it and kept a copy
+    /// less than [`LATEST_EVERY`] ago; `false`: build it and [`Noise::admit`] it.
+    pub fn fold_unbuilt(
+        &mut self,
+        rule: &str,
+        container_id: &str,
+        output: &str,
+        now: Instant,
+    ) -> bool {
+        let window = self.config.fold_window;
+        if window.is_zero() {
+            return false;
+        }
+        match self.folds.get_mut(&key_of(rule, container_id, output)) {
+            Some(fold)
+                if now.duration_since(fold.opened) < window
+                    && fold
+                        .latest_at
+                        .is_some_and(|at| now.duration_since(at) < LATEST_EVERY) =>
+            {
+                fold.folded += 1;
+                self.stats.folded += 1;
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// What to do with `finding`: send it now, or count it as folded into an
     /// earlier one or held back by its rule's rate.
     pub fn admit(&mut self, mut finding: Finding, now: Instant) -> Admit {
@@ -132,6 +172,7 @@ impl Noise {
         {
             fold.folded += 1;
             fold.latest = Some(finding);
+            fold.latest_at = Some(now);
             self.stats.folded += 1;
             return Admit::Folded;
         }
@@ -148,6 +189,7 @@ impl Noise {
                 Fold {
                     opened: now,
                     latest: None,
+                    latest_at: None,
                     folded: 0,
                 },
             );
@@ -253,6 +295,42 @@ mod tests {
             suppressed: 0,
             container_id: "c".into(),
         }
+    }
+
+    #[test]
+    fn a_flood_of_duplicates_is_counted_without_being_built() {
+        let mut noise = Noise::new(NoiseConfig {
+            fold_window: Duration::from_secs(10),
+            rate_per_sec: 0.0,
+            burst: 0.0,
+        });
+        let t = Instant::now();
+        // Nothing to fold into yet: build it.
+        assert!(!noise.fold_unbuilt("r", "c", "o", t));
+        assert!(noise.admit(finding("r", "o"), t).into_sent().is_some());
+        // The window has no copy yet: the first duplicate is built and kept.
+        assert!(!noise.fold_unbuilt("r", "c", "o", t));
+        assert!(matches!(noise.admit(finding("r", "o"), t), Admit::Folded));
+        // Within a second of the copy, duplicates are only counted.
+        for ms in [1, 500, 999] {
+            assert!(noise.fold_unbuilt("r", "c", "o", t + Duration::from_millis(ms)));
+        }
+        assert!(
+            !noise.fold_unbuilt("r", "other", "o", t),
+            "another container"
+        );
+        assert!(!noise.fold_unbuilt("r", "c", "o2", t), "another output");
+        // A second on, a newer copy is built and kept again.
+        let later = t + Duration::from_millis(1000);
+        assert!(!noise.fold_unbuilt("r", "c", "o", later));
+        assert!(matches!(
+            noise.admit(finding("r", "o"), later),
+            Admit::Folded
+        ));
+        let summary = noise.flush(t + Duration::from_secs(11), false);
+        assert_eq!(summary.len(), 1);
+        assert_eq!(summary[0].count, 5, "every duplicate counted, built or not");
+        assert_eq!(noise.stats().folded, 5);
     }
 
     #[test]
