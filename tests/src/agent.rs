@@ -182,7 +182,9 @@ impl Scrape {
                 metric == name && labels.iter().all(|l| rest.contains(l))
             })
             .map(|(_, v)| v)
-            .sum()
+            // An empty float sum is -0.0, which prints as "-0".
+            .sum::<f64>()
+            + 0.0
     }
 }
 
