@@ -294,6 +294,33 @@ async fn open_filter_reports_watched_file_names_wherever_they_are() {
     assert!(!read(&format!("a/{name}x")));
     // Names watched for reads only: a write goes unreported.
     std::fs::write(dir.join("b/c").join(&name), "y").expect("writing");
+    // A file bind-mounted over the watched name keeps its source's name in
+    // its dentry (Kubernetes mounts a Secret's key so, with subPath): its path
+    // ends in the watched name, and it is reported.
+    std::fs::create_dir_all(dir.join("m")).expect("creating dirs");
+    std::fs::write(dir.join("m/source-key"), "s").expect("writing");
+    std::fs::write(dir.join("m").join(&name), "").expect("writing");
+    let c = |p: &std::path::Path| CString::new(p.to_str().expect("utf-8")).expect("no NUL");
+    let (source, target) = (c(&dir.join("m/source-key")), c(&dir.join("m").join(&name)));
+    // SAFETY: valid C strings; a bind mount of a file onto a file.
+    let bound = unsafe {
+        libc::mount(
+            source.as_ptr(),
+            target.as_ptr(),
+            std::ptr::null(),
+            libc::MS_BIND,
+            std::ptr::null(),
+        )
+    };
+    assert_eq!(
+        bound,
+        0,
+        "bind-mounting a file: {}",
+        std::io::Error::last_os_error()
+    );
+    assert!(read(&format!("m/{name}")));
+    // SAFETY: the mount made above.
+    unsafe { libc::umount2(target.as_ptr(), libc::MNT_DETACH) };
     let events = read_until(&mut reader, Duration::from_secs(3), |_| false).await;
     let opens: Vec<&Open> = events
         .iter()
@@ -303,9 +330,10 @@ async fn open_filter_reports_watched_file_names_wherever_they_are() {
     let count = |path: String| opens.iter().filter(|o| o.path == path).count();
     assert_eq!(count(format!("{d}/a/{name}")), 3, "{opens:?}");
     assert_eq!(count(format!("{d}/b/c/{name}")), 1, "{opens:?}");
+    assert_eq!(count(format!("{d}/m/{name}")), 1, "{opens:?}");
     assert_eq!(
         opens.len(),
-        4,
+        5,
         "only opens of the watched name for reading: {opens:?}"
     );
 

@@ -77,10 +77,18 @@ pub fn watched_access(path: *const u8, len: usize) -> u32 {
 /// are off or this one is not watched. Only successful opens have a dentry: a
 /// failed open is judged by its prefixes alone, and the agent's plan watches
 /// every path for failed opens a name would have bounded.
+///
+/// A file that is the root of its mount (a file bind-mounted over another, as
+/// Kubernetes mounts a Secret's key with `subPath`) keeps its source's name;
+/// its path ends in the mountpoint's. Such an open is reported unjudged.
 #[inline(always)]
-pub fn watched_name_access(dentry: u64, hash_len: u64) -> u32 {
+pub fn watched_name_access(dentry: u64, mnt: u64, hash_len: u64) -> u32 {
     if !names_on() {
         return 0;
+    }
+    match read_at::<u64>(mnt, maps::offset(|o| &o.vfsmount_root)) {
+        Ok(root) if root != dentry => {}
+        _ => return access::READ | access::WRITE,
     }
     let len = (hash_len >> 32) as usize;
     if len >= NAME_MAX {

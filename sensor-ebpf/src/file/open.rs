@@ -292,7 +292,8 @@ fn try_exit(ctx: &TracePointContext) -> Result<(), i32> {
     if !partial && filtering {
         let mut bits = filter::watched_access(path, len);
         if walkable {
-            bits |= filter::watched_name_access(opened.at.dentry, opened.id.hash_len());
+            bits |=
+                filter::watched_name_access(opened.at.dentry, opened.at.mnt, opened.id.hash_len());
         }
         if walkable && opened.remember {
             verdict::store(&opened.key, &opened.id, opened.generation, bits);
