@@ -117,13 +117,15 @@ fn trace_reports_drops_as_json_lines() {
     if !can_load_ebpf("trace_drops") {
         return;
     }
-    // A one-page ring that is read every 10 s and never wakes the reader: a burst
-    // of execs must overrun it.
+    // A one-page ring that is read every 10 s and never wakes the reader (no
+    // threshold it can reach, no quiet wakeups): a burst of execs must overrun it.
     let mut trace = Trace::start(&[
         "--ring-bytes",
         "4096",
         "--wakeup-bytes",
         "1073741824",
+        "--quiet-wakeup-us",
+        "0",
         "--poll-ms",
         "10000",
         "--events",
