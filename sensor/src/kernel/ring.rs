@@ -1,9 +1,10 @@
 //! Reading the event ring buffer without a user-space wakeup per event.
 //!
-//! The kernel side wakes this reader only when enough data waits (see
-//! `WakeupPolicy`); between wakeups the reader polls on a timer, which bounds how
-//! long a record can sit unread on a quiet machine. Wakeups and timer polls are
-//! counted so their effect can be measured.
+//! The kernel side wakes this reader when enough data waits (see
+//! `WakeupPolicy`), or, with quiet wakeups, when a record finds the ring empty
+//! and none did for a moment; between wakeups the reader polls on a timer, soon
+//! after a read and rarely otherwise. Wakeups and timer polls are counted so
+//! their effect can be measured.
 
 use std::time::Duration;
 
