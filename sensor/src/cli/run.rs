@@ -467,7 +467,7 @@ impl<W: Write> Sink for Runner<W> {
                     let Some(output) = self.engine.output(index, &s) else {
                         continue;
                     };
-                    let container = who.container.as_ref().map_or("host", |c| c.id.as_str());
+                    let container = crate::engine::finding::container_key(&who);
                     let Some(compiled) = self.engine.rule(index) else {
                         continue;
                     };

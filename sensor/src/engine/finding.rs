@@ -115,6 +115,12 @@ pub fn build(c: &Compiled, s: &Subject<'_>, scratch: &mut Scratch, hostname: &Ar
     build_with_output(c, s, scratch, hostname, output)
 }
 
+/// The finding's `container_id`: the container's id, or `host`. Noise control
+/// folds by it, before and after a finding is built, so both read it here.
+pub fn container_key<'a>(who: &'a crate::context::Who<'_>) -> &'a str {
+    who.container.as_ref().map_or("host", |c| c.id.as_str())
+}
+
 /// The rule's output for this event: the part of a finding that tells it from
 /// another of its rule and container (what noise control folds by).
 pub fn render_output(c: &Compiled, s: &Subject<'_>, scratch: &mut Scratch) -> String {
@@ -160,10 +166,7 @@ pub fn build_with_output(
     }
     let time_ns = s.clock.epoch_ns(s.event.boot_ns);
     let time = humantime::format_rfc3339_nanos(s.clock.wall(s.event.boot_ns)).to_string();
-    let container_id = match &s.who.container {
-        Some(c) => c.id.clone(),
-        None => "host".to_owned(),
-    };
+    let container_id = container_key(s.who).to_owned();
     Finding {
         id: uuid::Uuid::now_v7().to_string(),
         time_ns,

@@ -135,10 +135,8 @@ impl Paths {
     fn map(self, f: impl Fn(&str) -> &str) -> Self {
         match self {
             Self::Some { prefixes, names } => {
-                match Self::under(prefixes.iter().map(|x| f(x).to_string())) {
-                    Self::All => Self::All,
-                    under => under.join(Self::some(BTreeSet::new(), names)),
-                }
+                Self::under(prefixes.iter().map(|x| f(x).to_string()))
+                    .join(Self::some(BTreeSet::new(), names))
             }
             other => other,
         }
