@@ -229,11 +229,13 @@ impl SqliteStore {
         reader.busy_timeout(Duration::from_secs(5))?;
         reader.pragma_update(None, "query_only", true)?;
         tune(&reader)?;
+        let mut writer = writer;
+        let checkpointer = checkpoint::Checkpointer::start(path, &mut writer)?;
         Ok(Self {
             writer: Mutex::new(writer),
             reader: Mutex::new(reader),
             wal: checkpoint::wal_path(path),
-            _checkpointer: checkpoint::Checkpointer::start(path)?,
+            _checkpointer: checkpointer,
         })
     }
 
