@@ -49,10 +49,29 @@ pub struct Collector {
     pub dir: PathBuf,
 }
 
+/// Where [`Collector::start_logged`] writes the collector's log.
+const LOG: &str = "collector.log";
+
 impl Collector {
     /// Starts the collector on `addr` with the certificates and database in
     /// `dir`, and waits until it accepts connections.
     pub fn start(dir: &Path, addr: SocketAddr) -> Self {
+        Self::spawn(dir, addr, Stdio::inherit())
+    }
+
+    /// [`Collector::start`] with the log kept in `dir` for [`Collector::log`]
+    /// rather than shown with the test's output.
+    pub fn start_logged(dir: &Path, addr: SocketAddr) -> Self {
+        let log = std::fs::File::create(dir.join(LOG)).expect("creating the collector's log");
+        Self::spawn(dir, addr, Stdio::from(log))
+    }
+
+    /// What a collector started with [`Collector::start_logged`] logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join(LOG)).unwrap_or_default()
+    }
+
+    fn spawn(dir: &Path, addr: SocketAddr, stderr: Stdio) -> Self {
         let child = Command::new(workspace_bin("collector"))
             .arg("--listen")
             .arg(addr.to_string())
@@ -66,6 +85,7 @@ impl Collector {
             .arg(dir.join("ca.pem"))
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
+            .stderr(stderr)
             .spawn()
             .expect("starting the collector");
         let deadline = Instant::now() + Duration::from_secs(30);

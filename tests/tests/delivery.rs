@@ -137,11 +137,11 @@ fn a_finding_reaches_sensorctl_with_its_pod() {
     }
     let dir = tmp_dir("delivery-pod");
     make_certs(&dir, &[node()]);
-    let collector = Collector::start(&dir, free_addr());
+    let collector = Collector::start_logged(&dir, free_addr());
     let kubelet = KubeletServer::start();
     let marker = nonce("secret");
     let rules = rules(&dir, &marker);
-    let run = sensor(&collector, &kubelet, &rules, &dir.join("spool"));
+    let mut run = sensor(&collector, &kubelet, &rules, &dir.join("spool"));
     let c = reader(&marker, 1);
     kubelet.add_pod(
         TestPod::new("shop", "web-5d4f8b7c9-x2k4q", &c.pod_uid)
@@ -189,6 +189,14 @@ fn a_finding_reaches_sensorctl_with_its_pod() {
         collector
             .findings(&format!("{filter} and k8s.ns.name = prod"))
             .is_empty()
+    );
+    // A sensor stopped as the kubelet stops it ends its stream cleanly: the
+    // collector sees an end, not a broken connection.
+    assert!(run.stop(libc::SIGTERM).success());
+    let log = collector.log();
+    assert!(
+        log.contains("ingest stream closed") && !log.contains("ingest stream ended"),
+        "{log}"
     );
 }
 

@@ -4,7 +4,11 @@
 //! stream is dropped and, after a jittered backoff, a new one resends everything
 //! not yet acknowledged (the collector stores a finding once, by its id).
 
-use std::{collections::VecDeque, sync::Arc, time::Duration};
+use std::{
+    collections::VecDeque,
+    sync::{Arc, atomic::Ordering},
+    time::Duration,
+};
 
 use sensor_proto::v1::{IngestBatch, collector_client::CollectorClient};
 use tokio::{sync::mpsc, time::Instant};
@@ -32,11 +36,11 @@ pub(super) struct Identity {
     pub instance_id: String,
 }
 
-/// Runs until the runtime stops.
+/// Runs until the agent closes the shipper ([`Shared::closing`]).
 pub(super) async fn run(shared: Arc<Shared>, endpoint: Endpoint, me: Identity) {
     let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(30));
     let mut sequence = 0u64;
-    loop {
+    while !shared.closing.load(Ordering::Relaxed) {
         let outcome = match endpoint.connect().await {
             Ok(channel) => {
                 shared.metrics.collector_connects(true);
@@ -54,11 +58,17 @@ pub(super) async fn run(shared: Arc<Shared>, endpoint: Endpoint, me: Identity) {
                 Err(format!("cannot connect: {}", chain(&e)))
             }
         };
+        if shared.closing.load(Ordering::Relaxed) {
+            return;
+        }
         let delay = backoff.next_delay();
         if let Err(why) = outcome {
             tracing::warn!(collector = %endpoint.uri(), retry_in = ?delay, "collector: {why}");
         }
-        tokio::time::sleep(delay).await;
+        tokio::select! {
+            () = tokio::time::sleep(delay) => {}
+            () = shared.wake.notified(), if shared.closing.load(Ordering::Relaxed) => {}
+        }
     }
 }
 
@@ -113,6 +123,15 @@ async fn session(
             tx.send(batch)
                 .await
                 .map_err(|_| "the stream closed".to_owned())?;
+        }
+        if shared.closing.load(Ordering::Relaxed) && inflight.is_empty() {
+            // Ends this side; the collector answers with the end of its own.
+            drop(tx);
+            let _ = tokio::time::timeout(Duration::from_secs(1), async {
+                while let Ok(Some(_)) = acks.message().await {}
+            })
+            .await;
+            return Ok(());
         }
         let deadline = if inflight.is_empty() {
             Instant::now() + IDLE_POLL

@@ -22,9 +22,13 @@
 //!   crash.
 //! - After [`Spool::flush`] returns, every record appended before it survives a
 //!   power loss too (segment data synced with `fdatasync`, new segment files'
-//!   directory entries synced). The caller flushes after each batch it appends;
-//!   [`Spool::peek`] hands out only flushed records, so nothing a power loss can
-//!   take back has been sent (its sequence number may be used again).
+//!   directory entries synced). [`Spool::begin_flush`] lets the sync run without
+//!   the caller's lock, so appends do not wait for the disk.
+//! - [`Spool::peek`] hands out records as soon as they are appended, flushed or
+//!   not: the sync then runs while they travel, and a finding's delivery does
+//!   not wait for the disk. A power loss may take back a record that was sent;
+//!   its sequence number may then be used again, which nobody sees: the
+//!   collector knows findings by their own ids and batches by the sender's run.
 //! - After [`Spool::ack`] returns, the acknowledged position is on disk: a
 //!   restart resends only what came after it. Records acknowledged but not yet
 //!   recorded when the agent died are sent again (at least once, never lost).
@@ -70,11 +74,6 @@ pub struct Spool {
     /// or after a write left it unusable: the next append begins a new one.
     active: Option<File>,
     next_seq: u64,
-    /// Records before this one are on disk for good ([`Spool::flush`]); only they
-    /// are handed to the sender, so a record a power loss takes back was never
-    /// sent, and its sequence number, used again, cannot be mistaken by the
-    /// collector for a duplicate.
-    durable_end: u64,
     acked: u64,
     /// The sum of the segments' lengths.
     bytes: u64,
@@ -100,6 +99,29 @@ struct Counters {
     corrupt_tail_bytes: u64,
     corrupt_segments: u64,
     ignored_files: u64,
+}
+
+/// The syncs one flush needs, taken by [`Spool::begin_flush`] and run without
+/// the spool: the newest segment's data and, after a segment was created, the
+/// directory's entries.
+#[derive(Debug, Default)]
+pub struct PendingSync {
+    file: Option<(File, PathBuf)>,
+    dir: Option<PathBuf>,
+}
+
+impl PendingSync {
+    /// Syncs to disk; every record appended before [`Spool::begin_flush`]
+    /// survives a power loss once this returns `Ok`.
+    pub fn run(&self) -> Result<(), SpoolError> {
+        if let Some((file, path)) = &self.file {
+            file.sync_data().map_err(io_err("sync", path))?;
+        }
+        if let Some(dir) = &self.dir {
+            state::sync_dir(dir).map_err(io_err("sync", dir))?;
+        }
+        Ok(())
+    }
 }
 
 /// What the spool holds and what happened to it since it was opened; for
@@ -193,21 +215,44 @@ impl Spool {
     /// Makes every record appended so far durable (see the module's
     /// documentation). Cheap when nothing was appended since the last call.
     pub fn flush(&mut self) -> Result<(), SpoolError> {
-        if self.unflushed {
-            if let (Some(file), Some(seg)) = (&self.active, self.segments.back()) {
-                file.sync_data().map_err(io_err("sync", &seg.path))?;
-            }
-            self.unflushed = false;
-        }
-        self.durable_end = self.next_seq;
-        if self.dir_dirty {
-            state::sync_dir(&self.dir).map_err(io_err("sync", &self.dir))?;
-            self.dir_dirty = false;
-        }
-        Ok(())
+        let sync = self.begin_flush()?;
+        sync.run().inspect_err(|_| self.flush_failed(&sync))
     }
 
-    /// Up to `max_records` unacknowledged, flushed records from `from_seq` on (or from the
+    /// Whether records or a new segment wait for a [`Spool::flush`].
+    pub fn needs_flush(&self) -> bool {
+        self.unflushed || self.dir_dirty
+    }
+
+    /// What a flush of every record appended so far must sync, to be run with
+    /// [`PendingSync::run`] after the caller's lock on the spool is released,
+    /// so appends go on meanwhile. The spool counts it flushed from now on;
+    /// when the sync fails, [`Spool::flush_failed`] says it is not.
+    pub fn begin_flush(&mut self) -> Result<PendingSync, SpoolError> {
+        let mut sync = PendingSync::default();
+        if self.unflushed
+            && let (Some(file), Some(seg)) = (&self.active, self.segments.back())
+        {
+            // A second handle on the same open file: its sync covers what was
+            // written through the first.
+            let dup = file.try_clone().map_err(io_err("sync", &seg.path))?;
+            sync.file = Some((dup, seg.path.clone()));
+        }
+        if self.dir_dirty {
+            sync.dir = Some(self.dir.clone());
+        }
+        self.unflushed = false;
+        self.dir_dirty = false;
+        Ok(sync)
+    }
+
+    /// A [`PendingSync`] failed: what it was to sync still waits for a flush.
+    pub fn flush_failed(&mut self, sync: &PendingSync) {
+        self.unflushed |= sync.file.is_some();
+        self.dir_dirty |= sync.dir.is_some();
+    }
+
+    /// Up to `max_records` unacknowledged records from `from_seq` on (or from the
     /// first still held, if later), in order, with their sequence numbers, and no
     /// more than `max_bytes` of payload unless the first alone is larger (so a
     /// large record is still sent, alone). The sender keeps its own cursor: the
@@ -257,8 +302,7 @@ impl Spool {
         let first = (seq.max(seg.first_seq) - seg.first_seq) as usize;
         // Pick the records that fit, then read them in one call.
         let mut last = first;
-        let durable = self.durable_end.saturating_sub(seg.first_seq) as usize;
-        let end = seg.offsets.len().min(durable);
+        let end = seg.offsets.len();
         while last < end && out.len() + (last - first) < max_records {
             let len = (seg.frame_end(last) - u64::from(seg.offsets[last])) as usize - FRAME_HEADER;
             if len > *budget && !(out.is_empty() && last == first) {

@@ -39,7 +39,6 @@ impl Spool {
             segments: VecDeque::new(),
             active: None,
             next_seq: st.next_seq.max(st.acked.saturating_add(1)).max(1),
-            durable_end: 0,
             acked: st.acked,
             bytes: 0,
             unreported_dropped: st.unreported_dropped,
@@ -81,8 +80,6 @@ impl Spool {
         }
         // A smaller cap than last time.
         spool.make_room(0);
-        // What survived the last run is as durable as it gets.
-        spool.durable_end = spool.next_seq;
         let s = spool.stats();
         spool.counters.recovered = s.records;
         if s.records > 0 || s.corrupt_segments > 0 {

@@ -62,9 +62,11 @@ fn append_peek_ack_round_trip() {
     let mut s = Spool::open(&d.0, SpoolConfig::default()).unwrap();
     let seqs: Vec<u64> = (0..10).map(|i| s.append(&record(i, 50)).unwrap()).collect();
     assert_eq!(seqs, (1..=10).collect::<Vec<_>>());
-    // Not flushed: not handed out yet.
-    assert!(all(&mut s).is_empty());
+    // Handed out before they are flushed: delivery does not wait for the disk.
+    assert_eq!(all(&mut s).len(), 10);
+    assert!(s.needs_flush());
     s.flush().unwrap();
+    assert!(!s.needs_flush());
     let got = all(&mut s);
     assert_eq!(got.len(), 10);
     for (i, (seq, r)) in got.iter().enumerate() {
@@ -102,6 +104,30 @@ fn append_peek_ack_round_trip() {
     s.ack(1000).unwrap();
     assert_eq!(s.stats().acked_seq, 10);
     assert!(all(&mut s).is_empty());
+}
+
+#[test]
+fn a_flush_runs_without_the_spool_and_a_failed_one_is_retried() {
+    let d = TempDir::new("pending");
+    let mut s = Spool::open(&d.0, SpoolConfig::default()).unwrap();
+    assert!(!s.needs_flush(), "a new spool has nothing to sync");
+    s.append(&record(1, 50)).unwrap();
+    let sync = s.begin_flush().unwrap();
+    assert!(!s.needs_flush());
+    // Appended while the sync runs elsewhere: left for the next flush.
+    s.append(&record(2, 50)).unwrap();
+    assert!(s.needs_flush());
+    sync.run().unwrap();
+    s.flush().unwrap();
+    assert!(!s.needs_flush());
+    // A sync that failed leaves its records waiting for the next flush.
+    s.append(&record(3, 50)).unwrap();
+    let sync = s.begin_flush().unwrap();
+    s.flush_failed(&sync);
+    assert!(s.needs_flush());
+    s.flush().unwrap();
+    assert!(!s.needs_flush());
+    assert_eq!(all(&mut s).len(), 3);
 }
 
 #[test]
@@ -485,9 +511,8 @@ fn random_operations_keep_the_invariant() {
                     s = Spool::open(&d.0, c.clone()).unwrap();
                     dropped_seen = 0;
                 }
-                // Checked after each flush and reopen, when every record
-                // appended is durable and so handed out by peek (each flush
-                // costs an fsync: only some steps flush).
+                // Checked after each flush and reopen (each flush costs an
+                // fsync: only some steps flush).
                 _ => s.flush().unwrap(),
             }
             if !s.unflushed && !s.dir_dirty {
