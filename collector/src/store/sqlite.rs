@@ -204,7 +204,7 @@ impl SqliteStore {
     /// Opens (creating when missing) the store at `path`.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
         let path = path.as_ref();
-        let writer = Connection::open(path)?;
+        let mut writer = Connection::open(path)?;
         // Before the first table (an existing file keeps its own): 16 KiB
         // pages hold four times the index entries of the default 4 KiB, so an
         // insert splits pages a quarter as often and descends fewer levels
@@ -229,7 +229,6 @@ impl SqliteStore {
         reader.busy_timeout(Duration::from_secs(5))?;
         reader.pragma_update(None, "query_only", true)?;
         tune(&reader)?;
-        let mut writer = writer;
         let checkpointer = checkpoint::Checkpointer::start(path, &mut writer)?;
         Ok(Self {
             writer: Mutex::new(writer),

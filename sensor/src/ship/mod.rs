@@ -59,7 +59,7 @@ pub struct ShipConfig {
     pub spool: SpoolConfig,
 }
 
-/// What the sender task and the agent's loop share.
+/// What the agent's loop, the sender and the syncer share.
 struct Shared {
     spool: Mutex<Spool>,
     /// Bumped when records are appended: wakes the sender.

@@ -65,10 +65,10 @@ pub(super) async fn run(shared: Arc<Shared>, endpoint: Endpoint, me: Identity) {
         if let Err(why) = outcome {
             tracing::warn!(collector = %endpoint.uri(), retry_in = ?delay, "collector: {why}");
         }
-        tokio::select! {
-            () = tokio::time::sleep(delay) => {}
-            () = shared.wake.notified(), if shared.closing.load(Ordering::Relaxed) => {}
-        }
+        // A close during the backoff is not waited for: the agent gives the
+        // thread `CLOSE_WAIT` and exits, and with no stream there is nothing
+        // to end cleanly.
+        tokio::time::sleep(delay).await;
     }
 }
 
