@@ -14,6 +14,9 @@ pub mod probes;
 pub mod ring;
 pub mod tracefs;
 
+#[cfg(test)]
+mod object_tests;
+
 use std::{path::PathBuf, time::Duration};
 
 use aya::{
