@@ -1,12 +1,16 @@
 //! `cargo xtask run`: the product on this host, as a developer wants it. It
 //! makes development certificates (once), starts the collector on loopback with
 //! its SQLite file, starts the agent pointed at it, and shows findings as they
-//! arrive through `sensorctl tail`. Ctrl-C stops all three cleanly: each gets
-//! SIGINT, a grace period, and only then SIGKILL.
+//! arrive through `sensorctl tail`. Ctrl-C stops all three cleanly, the last
+//! started first, so the agent hands its findings to a collector still
+//! running: each gets SIGINT, a grace period, and only then SIGKILL. The three
+//! run in process groups of their own, so the terminal's Ctrl-C reaches only
+//! this task, which then stops them in that order.
 //!
 //! Everything lives under `target/dev/`: `certs/`, `findings.db`, `spool/`.
 
 use std::{
+    os::unix::process::CommandExt as _,
     process::{Child, Command},
     sync::atomic::{AtomicBool, Ordering},
     time::{Duration, Instant},
@@ -46,20 +50,24 @@ fn node_name() -> String {
         .unwrap_or_else(|| "localhost".into())
 }
 
-/// A command for a binary of the workspace, through sudo when it needs root.
+/// A command for a binary of the workspace, through sudo when it needs root
+/// (non-interactive: [`run`] asks for the password first, in the foreground,
+/// since a process in a group of its own cannot read the terminal).
 fn bin(name: &str, as_root: bool) -> Command {
     let path = workspace_root().join("target/debug").join(name);
     if as_root && !is_root() {
         let mut sudo = Command::new("sudo");
-        sudo.arg(path);
+        sudo.arg("-n").arg(path);
         sudo
     } else {
         Command::new(path)
     }
 }
 
+/// Starts `command` in a process group of its own (see the module's doc).
 fn spawn(what: &str, command: &mut Command) -> Result<Child> {
     command
+        .process_group(0)
         .spawn()
         .with_context(|| format!("cannot start the {what}"))
 }
@@ -77,6 +85,9 @@ pub fn run(sensor_args: &[String]) -> Result<()> {
                 .arg(&certs)
                 .args(["--node", &node, "--client", "analyst"]),
         )?;
+    }
+    if !is_root() {
+        run_cmd(Command::new("sudo").arg("-v")).context("the agent needs root, through sudo")?;
     }
     let file = |name: &str| certs.join(name);
     let url = format!(
@@ -149,7 +160,8 @@ pub fn run(sensor_args: &[String]) -> Result<()> {
         }
         Ok(())
     })();
-    // The last started stops first: the agent flushes to a live collector.
+    // The last started stops first: the agent hands its findings to a live
+    // collector.
     for (what, mut child) in children.into_iter().rev() {
         stop(what, &mut child);
     }
@@ -169,7 +181,6 @@ fn wait_listening(addr: &str) -> Result<()> {
 
 /// SIGINT (unless it has stopped already), then SIGKILL after the grace period.
 fn stop(what: &str, child: &mut Child) {
-    // Ctrl-C reaches the whole process group: most have stopped already.
     if let Ok(Some(status)) = child.try_wait() {
         eprintln!("xtask: the {what} stopped ({status})");
         return;
