@@ -78,7 +78,7 @@ fn process_churn_leaves_the_table_and_memory_where_they_started() {
         began.elapsed()
     );
     assert!(trace.stop(libc::SIGTERM).success());
-    let stopped = trace.wait_log("stopped; programs detached", Duration::from_secs(10));
+    let stopped = trace.wait_log("stopped tracing", Duration::from_secs(10));
     let end = log_value(&stopped, "processes").expect("the table's final size");
     assert!(got >= 2 * PROCESSES, "every clone and exit reported: {got}");
     assert!(

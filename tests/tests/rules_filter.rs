@@ -88,7 +88,7 @@ fn a_million_opens_outside_the_rules_prefixes_never_reach_user_space() {
 
     let status = run.stop(libc::SIGTERM);
     assert!(status.success(), "{status:?}");
-    let stopped = run.wait_log("stopped; programs detached", Duration::from_secs(5));
+    let stopped = run.wait_log("stopped tracing", Duration::from_secs(5));
     let records = log_value(&stopped, "records").expect("records in the log");
     let filtered = log_value(&stopped, "filtered_in_kernel").expect("filtered in the log");
     assert!(

@@ -170,7 +170,9 @@ pub async fn run(
         .and_then(|()| report_drops(sink, &sensor, &reader, &mut drops))
         .and_then(|()| sink.finish());
     log_stats(&sensor, &reader, &enricher);
+    let detaching = std::time::Instant::now();
     drop(sensor);
+    tracing::info!(took = ?detaching.elapsed(), "programs detached");
     match result {
         // Stdout closed by its reader (`sensor trace | head`): a normal way to stop.
         Err(err) if err.kind() == io::ErrorKind::BrokenPipe => Ok(()),
@@ -194,7 +196,7 @@ fn log_stats(sensor: &KernelSensor, reader: &EventReader, enricher: &Enricher) {
         processes = enricher.processes(),
         table = ?enricher.table_stats(),
         users = ?enricher.user_stats(),
-        "stopped; programs detached"
+        "stopped tracing"
     );
     if let Some(pods) = enricher.pods() {
         let stats = pods.stats();
