@@ -38,6 +38,7 @@ unsafe extern "C" {
     fn kill(pid: i32, sig: i32) -> i32;
 }
 
+const SIGHUP: i32 = 1;
 const SIGINT: i32 = 2;
 const SIGTERM: i32 = 15;
 
@@ -95,8 +96,11 @@ pub fn run(sensor_args: &[String]) -> Result<()> {
         COLLECTOR_ADDR.rsplit(':').next().unwrap_or("50051")
     );
     // SAFETY: the handler only stores to an atomic, which is signal-safe; a
-    // handler (unlike an ignored signal) is reset in children at exec.
+    // handler (unlike an ignored signal) is reset in children at exec. SIGHUP
+    // too: a closed terminal no longer reaches the children's own groups, so
+    // this task stops them.
     unsafe {
+        signal(SIGHUP, on_signal as extern "C" fn(i32) as usize);
         signal(SIGINT, on_signal as extern "C" fn(i32) as usize);
         signal(SIGTERM, on_signal as extern "C" fn(i32) as usize);
     }
