@@ -73,12 +73,7 @@ pub fn path_with_cargo_bin() -> std::ffi::OsString {
 /// Whether we run as root.
 pub fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions and cannot fail.
-    unsafe { libc_geteuid() == 0 }
-}
-
-unsafe extern "C" {
-    #[link_name = "geteuid"]
-    fn libc_geteuid() -> u32;
+    unsafe { libc::geteuid() == 0 }
 }
 
 /// Runs a command to completion; fails unless it exits with 0.

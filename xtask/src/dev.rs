@@ -29,18 +29,9 @@ const GRACE: Duration = Duration::from_secs(10);
 
 static STOP: AtomicBool = AtomicBool::new(false);
 
-extern "C" fn on_signal(_: i32) {
+extern "C" fn on_signal(_: libc::c_int) {
     STOP.store(true, Ordering::SeqCst);
 }
-
-unsafe extern "C" {
-    fn signal(signum: i32, handler: usize) -> usize;
-    fn kill(pid: i32, sig: i32) -> i32;
-}
-
-const SIGHUP: i32 = 1;
-const SIGINT: i32 = 2;
-const SIGTERM: i32 = 15;
 
 /// The host's name: the node name of findings and of the agent's certificate.
 fn node_name() -> String {
@@ -95,14 +86,13 @@ pub fn run(sensor_args: &[String]) -> Result<()> {
         "https://localhost:{}",
         COLLECTOR_ADDR.rsplit(':').next().unwrap_or("50051")
     );
-    // SAFETY: the handler only stores to an atomic, which is signal-safe; a
-    // handler (unlike an ignored signal) is reset in children at exec. SIGHUP
-    // too: a closed terminal no longer reaches the children's own groups, so
-    // this task stops them.
-    unsafe {
-        signal(SIGHUP, on_signal as extern "C" fn(i32) as usize);
-        signal(SIGINT, on_signal as extern "C" fn(i32) as usize);
-        signal(SIGTERM, on_signal as extern "C" fn(i32) as usize);
+    // SIGHUP too: a closed terminal no longer reaches the children's own
+    // groups, so this task stops them.
+    let handler = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
+    for signum in [libc::SIGHUP, libc::SIGINT, libc::SIGTERM] {
+        // SAFETY: the handler only stores to an atomic, which is signal-safe;
+        // a handler (unlike an ignored signal) is reset in children at exec.
+        unsafe { libc::signal(signum, handler) };
     }
     let mut children: Vec<(&str, Child)> = Vec::new();
     let result = (|| -> Result<()> {
@@ -191,7 +181,7 @@ fn stop(what: &str, child: &mut Child) {
     }
     if let Ok(pid) = i32::try_from(child.id()) {
         // SAFETY: kill has no memory-safety preconditions.
-        unsafe { kill(pid, SIGINT) };
+        unsafe { libc::kill(pid, libc::SIGINT) };
     }
     let deadline = Instant::now() + GRACE;
     while Instant::now() < deadline {
