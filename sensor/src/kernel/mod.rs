@@ -365,6 +365,10 @@ fn set_kinds(map: &mut Array<MapData, u32>, kinds: &[EventKind]) -> Result<(), L
 fn attach_probes(ebpf: &mut Ebpf) -> Result<(Vec<&'static str>, Vec<OwnedLink>), LoadError> {
     let mut attached: Vec<&'static str> = Vec::new();
     let mut links = Vec::new();
+    // Optional tracepoints this kernel lacks, and what that costs, said once
+    // after the loop: a kernel without modules lacks four at every start.
+    let mut missing: Vec<String> = Vec::new();
+    let mut consequences: Vec<&'static str> = Vec::new();
     for probe in probes::all() {
         let error = |source| LoadError::Program {
             program: probe.program,
@@ -388,11 +392,10 @@ fn attach_probes(ebpf: &mut Ebpf) -> Result<(Vec<&'static str>, Vec<OwnedLink>),
                             name: name.into(),
                         }));
                     }
-                    tracing::warn!(
-                        tracepoint = %format_args!("{category}:{name}"),
-                        consequence = probe.without,
-                        "this kernel lacks an optional tracepoint; skipping its probe"
-                    );
+                    missing.push(format!("{category}:{name}"));
+                    if !consequences.contains(&probe.without) {
+                        consequences.push(probe.without);
+                    }
                     continue;
                 }
                 tracefs::check_layout(category, name, fields)?;
@@ -431,6 +434,13 @@ fn attach_probes(ebpf: &mut Ebpf) -> Result<(Vec<&'static str>, Vec<OwnedLink>),
         if !attached.contains(&probe.program) {
             attached.push(probe.program);
         }
+    }
+    if !missing.is_empty() {
+        tracing::warn!(
+            tracepoints = %missing.join(", "),
+            consequence = %consequences.join("; "),
+            "this kernel lacks optional tracepoints; skipping their probes"
+        );
     }
     Ok((attached, links))
 }
