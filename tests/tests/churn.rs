@@ -58,7 +58,21 @@ fn process_churn_leaves_the_table_and_memory_where_they_started() {
     if !can_load_ebpf("churn") {
         return;
     }
-    let mut trace = Trace::start(&["--events", "fork,exit", "--poll-ms", "20"]);
+    // A ring eight times the default: this test is about the table and the
+    // agent's memory, and here the agent's output goes through a pipe to this
+    // test's own line counter, a debug build sharing two cores with an
+    // unpaced churn. In one CI run (2026-12-07) the agent's event loop stalled
+    // on that pipe for some 20 s and the default 8 MiB ring overflowed (the
+    // drops were counted and logged, not silent); 64 MiB rides out such a
+    // stall. Ring capacity itself is tested in `kernel` and benchmarked.
+    let mut trace = Trace::start(&[
+        "--events",
+        "fork,exit",
+        "--poll-ms",
+        "20",
+        "--ring-bytes",
+        "67108864",
+    ]);
     let loaded = trace.wait_log("process table loaded", Duration::from_secs(10));
     let start = log_value(&loaded, "processes").expect("the table's starting size");
     let pid = trace.child.id();
