@@ -59,12 +59,13 @@ fn process_churn_leaves_the_table_and_memory_where_they_started() {
         return;
     }
     // A ring eight times the default: this test is about the table and the
-    // agent's memory, and here the agent's output goes through a pipe to this
-    // test's own line counter, a debug build sharing two cores with an
-    // unpaced churn. In one CI run (2026-12-07) the agent's event loop stalled
-    // on that pipe for some 20 s and the default 8 MiB ring overflowed (the
-    // drops were counted and logged, not silent); 64 MiB rides out such a
-    // stall. Ring capacity itself is tested in `kernel` and benchmarked.
+    // agent's memory, on a debug-build agent whose output goes through a pipe
+    // to this test, sharing two cores with an unpaced churn. In one CI run
+    // (2026-12-07) the agent stopped reading for some 20 s, cause unknown, and
+    // the default 8 MiB ring overflowed (the drops were counted and logged,
+    // not silent); 64 MiB rides out such a stall, and the agent's
+    // `longest_away_ms` says how long one was. Ring capacity itself is tested
+    // in `kernel` and benchmarked.
     let mut trace = Trace::start(&[
         "--events",
         "fork,exit",

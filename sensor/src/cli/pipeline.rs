@@ -193,6 +193,7 @@ fn log_stats(sensor: &KernelSensor, reader: &EventReader, enricher: &Enricher) {
         wakeups = stats.wakeups,
         timer_polls = stats.timer_polls,
         decode_errors = stats.decode_errors,
+        longest_away_ms = stats.longest_away.as_millis(),
         processes = enricher.processes(),
         table = ?enricher.table_stats(),
         users = ?enricher.user_stats(),
