@@ -124,14 +124,23 @@ pub async fn run(
     let mut drops = DropTracker::default();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     let mut batch = Vec::new();
+    // The longest a branch below kept the loop from reading the ring: the
+    // ring fills only while the loop is away, so this tells a stalled agent
+    // from a ring too small for a burst.
+    let mut longest_away = Duration::ZERO;
 
     let result = loop {
         tokio::select! {
             biased;
             _ = sigint.recv() => break Ok(()),
             _ = sigterm.recv() => break Ok(()),
-            _ = sighup.recv() => sink.hangup(&mut sensor),
+            _ = sighup.recv() => {
+                let away = std::time::Instant::now();
+                sink.hangup(&mut sensor);
+                longest_away = longest_away.max(away.elapsed());
+            }
             read = reader.read_batch(&mut batch) => {
+                let away = std::time::Instant::now();
                 read.context("reading the event ring buffer failed")?;
                 hold_for_pods(&mut reader, &mut batch, &mut enricher, pod_wait)
                     .await
@@ -143,8 +152,10 @@ pub async fn run(
                 // A held batch must not keep its memory: the agent's footprint
                 // should not remember its largest burst.
                 batch.shrink_to(BATCH_MAX);
+                longest_away = longest_away.max(away.elapsed());
             }
             _ = tick.tick() => {
+                let away = std::time::Instant::now();
                 if last_sweep.elapsed() >= SWEEP_EVERY {
                     last_sweep = std::time::Instant::now();
                     let swept = enricher.sweep();
@@ -157,6 +168,7 @@ pub async fn run(
                 if let Err(err) = result {
                     break Err(err);
                 }
+                longest_away = longest_away.max(away.elapsed());
             }
         }
     };
@@ -169,7 +181,7 @@ pub async fn run(
     let result = result
         .and_then(|()| report_drops(sink, &sensor, &reader, &mut drops))
         .and_then(|()| sink.finish());
-    log_stats(&sensor, &reader, &enricher);
+    log_stats(&sensor, &reader, &enricher, longest_away);
     let detaching = std::time::Instant::now();
     drop(sensor);
     tracing::info!(took = ?detaching.elapsed(), "programs detached");
@@ -180,7 +192,12 @@ pub async fn run(
     }
 }
 
-fn log_stats(sensor: &KernelSensor, reader: &EventReader, enricher: &Enricher) {
+fn log_stats(
+    sensor: &KernelSensor,
+    reader: &EventReader,
+    enricher: &Enricher,
+    longest_away: Duration,
+) {
     let stats = reader.stats();
     let filtered = sensor
         .counters()
@@ -193,7 +210,7 @@ fn log_stats(sensor: &KernelSensor, reader: &EventReader, enricher: &Enricher) {
         wakeups = stats.wakeups,
         timer_polls = stats.timer_polls,
         decode_errors = stats.decode_errors,
-        longest_away_ms = stats.longest_away.as_millis(),
+        longest_away_ms = longest_away.as_millis(),
         processes = enricher.processes(),
         table = ?enricher.table_stats(),
         users = ?enricher.user_stats(),

@@ -6,7 +6,7 @@
 //! after a read and rarely otherwise. Wakeups and timer polls are counted so
 //! their effect can be measured.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use aya::maps::{MapData, RingBuf};
 use tokio::io::unix::AsyncFd;
@@ -48,10 +48,6 @@ pub struct ReaderStats {
     pub records: u64,
     /// Records refused by the decoder (counted and dropped).
     pub decode_errors: u64,
-    /// The longest time the caller spent between two reads (handling a
-    /// batch, or blocked downstream): while it is away nobody drains the
-    /// ring, so this is what tells a stalled agent from a short ring.
-    pub longest_away: Duration,
 }
 
 /// Reads and decodes records from the `EVENTS` ring buffer.
@@ -65,8 +61,6 @@ pub struct EventReader {
     stats: ReaderStats,
     /// The last read stopped at [`BATCH_MAX`]: records are waiting.
     more: bool,
-    /// When the last read returned to the caller.
-    returned: Option<Instant>,
 }
 
 /// Records decoded by one [`EventReader::read_batch`] at most, so that a burst
@@ -89,7 +83,6 @@ impl EventReader {
             recent: false,
             stats: ReaderStats::default(),
             more: false,
-            returned: None,
         })
     }
 
@@ -102,18 +95,6 @@ impl EventReader {
     /// then decodes up to [`BATCH_MAX`] waiting records into `out`. Returns how
     /// many records it read.
     pub async fn read_batch(&mut self, out: &mut Vec<Event>) -> std::io::Result<usize> {
-        // Taken, not read: a read dropped while it waited (the caller's select
-        // chose another branch) already counted the time up to its start, and
-        // the time it then waited was not time away.
-        if let Some(returned) = self.returned.take() {
-            self.stats.longest_away = self.stats.longest_away.max(returned.elapsed());
-        }
-        let read = self.wait_and_read(out).await;
-        self.returned = Some(Instant::now());
-        read
-    }
-
-    async fn wait_and_read(&mut self, out: &mut Vec<Event>) -> std::io::Result<usize> {
         if self.more {
             return Ok(self.drain_at_most(out, BATCH_MAX));
         }
