@@ -76,15 +76,15 @@ static OPEN_VERDICTS: LruHashMap<VerdictKey, Verdict> =
 /// A verdict with its key, as the per-CPU table of recent ones keeps it.
 #[repr(C)]
 #[derive(Clone, Copy)]
-pub struct Recent {
+struct Recent {
     key: VerdictKey,
     verdict: Verdict,
 }
 
 /// Each CPU's recent verdicts, direct-mapped by the dentry's address: checked
 /// before `OPEN_VERDICTS`. A hash map lookup hashes the 32-byte key and walks a
-/// bucket (some 20 ns, a fifth of an unwatched open's cost); the verifier turns
-/// this lookup into an address computation. An entry is trusted exactly as one
+/// bucket (some 20 ns, a fifth of an unwatched open's cost); an array slot
+/// needs neither. An entry is trusted exactly as one
 /// of `OPEN_VERDICTS` is (same key, same dentry identity, current generation),
 /// so a slot overwritten by another file or left stale only costs a miss.
 #[map]
@@ -179,15 +179,17 @@ pub fn lookup(key: &VerdictKey, id: &Identity) -> Option<u32> {
         return None;
     }
     if let Some(recent) = recent {
-        // SAFETY: as above.
-        unsafe {
-            *recent = Recent {
-                key: *key,
-                verdict: v,
-            }
-        };
+        remember_recent(recent, key, v);
     }
     Some(v.access)
+}
+
+/// Puts `verdict` for `key` in this CPU's recent-verdict slot `slot`.
+#[inline(always)]
+fn remember_recent(slot: *mut Recent, key: &VerdictKey, verdict: Verdict) {
+    // SAFETY: a slot of this CPU's map; programs on one CPU do not preempt
+    // each other.
+    unsafe { *slot = Recent { key: *key, verdict } };
 }
 
 impl Verdict {
@@ -215,8 +217,7 @@ pub fn store(key: &VerdictKey, id: &Identity, generation: u64, access: u32) {
     };
     let _ = OPEN_VERDICTS.insert(key, verdict, 0);
     if let Some(recent) = RECENT_VERDICTS.get_ptr_mut(recent_slot(key)) {
-        // SAFETY: this CPU's slot; programs on one CPU do not preempt each other.
-        unsafe { *recent = Recent { key: *key, verdict } };
+        remember_recent(recent, key, verdict);
     }
 }
 
