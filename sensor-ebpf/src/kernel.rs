@@ -1,8 +1,12 @@
 //! Reads of kernel structs at offsets the agent took from BTF.
 
-use aya_ebpf::helpers::{
-    bpf_get_current_task, bpf_probe_read_kernel,
-    generated::{self, bpf_get_current_task_btf, bpf_task_pt_regs},
+use aya_ebpf::{
+    helpers::{
+        bpf_get_current_task, bpf_probe_read_kernel,
+        generated::{self, bpf_get_current_task_btf, bpf_task_pt_regs},
+    },
+    macros::map,
+    maps::PerCpuArray,
 };
 
 use sensor_common::offsets::ABSENT;
@@ -88,6 +92,24 @@ impl Current {
             }
             read_at(fds, (fd as u32) * 8)
         }
+    }
+
+    /// The task's fd array (`files->fdt->fd`) as [`KernelMem`], and its length
+    /// (`max_fds`); `None` where the kernel gives no such view.
+    #[inline(always)]
+    pub fn fd_slots(self) -> Option<(KernelMem, u32)> {
+        if !maps::untrusted_mem() {
+            return None;
+        }
+        // SAFETY: see above the impl; `fdt->fd` is a `struct file **`, which the
+        // kernels [`KernelMem`] needs type as read-only untrusted memory.
+        let (fds, max_fds) = unsafe {
+            let files: *const u8 = btf_load(self.0, maps::offset(|o| &o.task_files));
+            let fdt: *const u8 = btf_load(files, maps::offset(|o| &o.files_fdt));
+            let fds: *const u8 = btf_load(fdt, maps::offset(|o| &o.fdt_fd));
+            (fds, btf_load::<u32>(fdt, maps::offset(|o| &o.fdt_max_fds)))
+        };
+        Some((KernelMem::new(fds)?, max_fds))
     }
 
     /// The `struct path` (mount, dentry) at `offset` in the task's `fs_struct`
@@ -247,6 +269,59 @@ impl Current {
     pub fn regs(self) -> u64 {
         // SAFETY: the helper takes a BTF task pointer.
         unsafe { bpf_task_pt_regs(self.0 as *mut _) as u64 }
+    }
+}
+
+/// Where a pointer's address is read back as a number: the verifier keeps
+/// track of a pointer held in a register or spilled to the stack, but what a
+/// program loads from a map value is a plain number.
+#[map]
+static ADDRESS: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
+
+/// A view of kernel memory read with plain loads, no helper call: the JIT makes
+/// each a load that yields zero where nothing is mapped, as a failed probe read
+/// does. The verifier allows it from a pointer it types as read-only untrusted
+/// memory, which kernels since 6.17 give for a member of a BTF pointer that
+/// points at a non-struct type (`fdtable.fd`, a `struct file **`), at any offset.
+/// Any other kernel address is then reached from that base: the view keeps the
+/// base pointer and the address it holds, as a number, to move it by.
+#[derive(Clone, Copy)]
+pub struct KernelMem {
+    base: *const u8,
+    addr: u64,
+}
+
+impl KernelMem {
+    /// The view whose base is `base`, a read-only untrusted memory pointer.
+    #[inline(always)]
+    fn new(base: *const u8) -> Option<Self> {
+        let slot = ADDRESS.get_ptr_mut(0)?;
+        // SAFETY: this CPU's slot, used by this program alone while it runs; the
+        // volatile store and load keep the compiler from forwarding the pointer.
+        let addr = unsafe {
+            core::ptr::write_volatile(slot.cast::<*const u8>(), base);
+            core::ptr::read_volatile(slot)
+        };
+        Some(Self { base, addr })
+    }
+
+    /// The view of the kernel address `addr`.
+    #[inline(always)]
+    pub fn at(self, addr: u64) -> Self {
+        Self {
+            base: self
+                .base
+                .wrapping_add(addr.wrapping_sub(self.addr) as usize),
+            addr,
+        }
+    }
+
+    /// The `T` at `offset` from this view's address; zero where it is not mapped.
+    #[inline(always)]
+    pub fn load<T: Copy>(self, offset: u64) -> T {
+        // SAFETY: the verifier turns loads through read-only untrusted memory
+        // into faulting-safe ones; nothing is written.
+        unsafe { core::ptr::read_volatile(self.base.wrapping_add(offset as usize).cast()) }
     }
 }
 

@@ -1,6 +1,6 @@
 //! Kernel struct offsets come from this kernel's BTF, and bad BTF is an error.
 
-use sensor::kernel::btf::{BtfError, offsets_from};
+use sensor::kernel::btf::{BtfError, facts_from, offsets_from};
 use sensor_common::offsets::ABSENT;
 
 #[test]
@@ -48,6 +48,11 @@ fn offsets_come_from_the_running_kernels_btf() {
     assert_eq!(offsets.cred_cap_effective, offsets.cred_cap_permitted + 8);
     assert!(offsets.signal_pids_sid.is_multiple_of(8) && offsets.signal_pids_sid > 0);
     assert_ne!(offsets.inode_ctime_sec, offsets.inode_ctime_nsec);
+    // This kernel (6.18) reads through read-only untrusted memory, which the
+    // open program's fast path needs; the facts carry the same offsets.
+    let facts = facts_from(&raw).expect("the facts the programs need are in BTF");
+    assert!(facts.untrusted_mem, "6.18 has enum bpf_features");
+    assert_eq!(facts.offsets, offsets);
 }
 
 #[test]

@@ -2,23 +2,42 @@
 //! their opens are dropped without a path walk. A remembered verdict must never
 //! hide an open that is watched now: after a rename puts the file (or a
 //! directory above it) under a watched prefix, after a mount is moved there, and
-//! after the agent changes the prefixes, the open is reported.
+//! after the agent changes the prefixes, the open is reported. Each test runs
+//! twice: with the open program's fast path (recent verdicts judged with plain
+//! loads, where the kernel allows them) and without it.
 
 use std::{ffi::CString, path::Path, time::Duration};
 
 use sensor::event::{EventKind, Open};
-use sensor::kernel::{KernelConfig, OpenFilter, WakeupPolicy};
+use sensor::kernel::{
+    EventReader, KernelConfig, KernelSensor, OpenFilter, WakeupPolicy, btf::kernel_facts,
+};
 use sensor_tests::{can_load_ebpf, open_of, read_until, start_with, test_config, tmp_dir};
 
-fn watching(read: Vec<String>) -> KernelConfig {
+fn watching(read: Vec<String>, fast: bool) -> KernelConfig {
     KernelConfig {
         kinds: vec![EventKind::Open],
         open_filter: Some(OpenFilter {
             read,
             ..OpenFilter::default()
         }),
+        open_fast_path: fast,
         ..test_config(WakeupPolicy::EveryEvent)
     }
+}
+
+/// Starts the sensor watching `read`, with the fast path on or off, and checks
+/// it is what was asked for: on wherever this kernel's BTF says it can be, so
+/// a fast path the verifier refused fails here rather than going unseen.
+fn start_watching(read: Vec<String>, fast: bool) -> (KernelSensor, EventReader) {
+    let (sensor, reader) = start_with(&watching(read, fast));
+    let able = kernel_facts().expect("BTF").untrusted_mem;
+    assert_eq!(
+        sensor.open_fast_path(),
+        fast && able,
+        "the fast path is on where it can be"
+    );
+    (sensor, reader)
 }
 
 /// Reads `path` a few times: the first read is walked and judged, the others
@@ -50,10 +69,19 @@ async fn opens_under(
 
 #[tokio::test]
 async fn renames_and_filter_changes_make_remembered_verdicts_stale() {
+    renames_and_filter_changes(true, "verdicts").await;
+}
+
+#[tokio::test]
+async fn renames_and_filter_changes_make_verdicts_stale_without_the_fast_path() {
+    renames_and_filter_changes(false, "verdicts-full").await;
+}
+
+async fn renames_and_filter_changes(fast: bool, name: &str) {
     if !can_load_ebpf("verdict_renames") {
         return;
     }
-    let dir = tmp_dir("verdicts");
+    let dir = tmp_dir(name);
     let d = dir.to_str().expect("utf-8").to_string();
     for sub in ["a", "b", "other", "watched"] {
         std::fs::create_dir_all(dir.join(sub)).expect("creating dirs");
@@ -61,7 +89,7 @@ async fn renames_and_filter_changes_make_remembered_verdicts_stale() {
     for file in ["a/f", "b/g", "other/h"] {
         std::fs::write(dir.join(file), "x").expect("writing");
     }
-    let (mut sensor, mut reader) = start_with(&watching(vec![format!("{d}/watched/")]));
+    let (mut sensor, mut reader) = start_watching(vec![format!("{d}/watched/")], fast);
 
     // Unwatched: judged once, then remembered; nothing is reported.
     read_thrice(&dir.join("a/f"));
@@ -148,17 +176,26 @@ fn umount(target: &Path) {
 
 #[tokio::test]
 async fn a_mount_moved_under_a_watched_prefix_is_watched() {
+    mount_moved(true, "verdict-mounts").await;
+}
+
+#[tokio::test]
+async fn a_mount_moved_under_a_watched_prefix_is_watched_without_the_fast_path() {
+    mount_moved(false, "verdict-mounts-full").await;
+}
+
+async fn mount_moved(fast: bool, name: &str) {
     if !can_load_ebpf("verdict_mounts") {
         return;
     }
-    let dir = tmp_dir("verdict-mounts");
+    let dir = tmp_dir(name);
     let d = dir.to_str().expect("utf-8").to_string();
     let (loose, watched) = (dir.join("loose"), dir.join("watched"));
     std::fs::create_dir_all(&loose).expect("creating dirs");
     std::fs::create_dir_all(watched.join("m")).expect("creating dirs");
     mount("sensor-test", &loose, Some("tmpfs"), 0);
     std::fs::write(loose.join("f"), "x").expect("writing");
-    let (_sensor, mut reader) = start_with(&watching(vec![format!("{d}/watched/")]));
+    let (_sensor, mut reader) = start_watching(vec![format!("{d}/watched/")], fast);
 
     read_thrice(&loose.join("f"));
     // The same mount, with the same dentries, now under the watched prefix.

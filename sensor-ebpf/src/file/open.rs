@@ -215,11 +215,47 @@ fn judge(task: Current, fd: i64, filtering: bool, opened: &mut Opened) -> Judged
     Judged::Walk
 }
 
+/// Whether the open that returned `fd` is of a file this CPU judged unwatched
+/// for that access a moment ago. Most opens of a filtered stream are, so this
+/// path reads the fd's file, its dentry and the task's root with plain loads
+/// (no helper call) and looks only at the per-CPU table of recent verdicts.
+/// `false` sends the open down the full path, which judges it anyway.
+#[inline(always)]
+fn recently_unwatched(task: Current, fd: i64) -> bool {
+    let Some((slots, max_fds)) = task.fd_slots() else {
+        return false;
+    };
+    if fd < 0 || fd >= i64::from(max_fds) {
+        return false;
+    }
+    let file_addr: u64 = slots.load(fd as u64 * 8);
+    if file_addr == 0 {
+        return false;
+    }
+    let file = slots.at(file_addr);
+    let f_path = u64::from(maps::offset(|o| &o.file_f_path));
+    let at = VfsPath {
+        mnt: file.load(f_path + u64::from(maps::offset(|o| &o.path_mnt))),
+        dentry: file.load(f_path + u64::from(maps::offset(|o| &o.path_dentry))),
+    };
+    let file_flags: u32 = file.load(maps::offset(|o| &o.file_flags).into());
+    let Ok(root) = root_of(task) else {
+        return false;
+    };
+    let id = verdict::identity_in(slots.at(at.dentry));
+    verdict::recent(&verdict::key(at, root), &id)
+        .is_some_and(|bits| bits & filter::wanted(file_flags) == 0)
+}
+
 #[inline(always)]
 fn try_exit(ctx: &TracePointContext) -> Result<(), i32> {
     let ret: i64 = field(ctx, RET);
     let filtering = filter::filtering();
     let task = Current::get();
+    if ret >= 0 && filtering && recently_unwatched(task, ret) {
+        count(EventKind::Open, DropReason::Filtered);
+        return Ok(());
+    }
     // A successful open of a file judged before is decided here, without a walk
     // or a read of the arguments; otherwise this walk's verdict is remembered.
     let mut opened = Opened::default();

@@ -20,7 +20,7 @@
 
 use super::path::VfsPath;
 use crate::{
-    kernel::{Window, read_at},
+    kernel::{KernelMem, Window, read_at},
     maps,
 };
 use aya_ebpf::{
@@ -90,12 +90,15 @@ struct Recent {
 #[map]
 static RECENT_VERDICTS: PerCpuArray<Recent> = PerCpuArray::with_max_entries(RECENT_SLOTS, 0);
 
-/// The recent-verdict slot of `key`: dentries are slab objects of about 200
-/// bytes, so the low bits of their addresses carry little.
+/// The recent-verdict slot of a dentry with `id`, from its name's hash (the
+/// kernel salts it with the parent's address, so equal names in different
+/// directories spread too). Not from the dentry's address: the open program's
+/// fast path holds that as a BTF pointer, which the verifier lets it compare
+/// but not shift.
 #[inline(always)]
-fn recent_slot(key: &VerdictKey) -> u32 {
-    let d = key.dentry;
-    ((d >> 6) ^ (d >> 15) ^ (key.mnt >> 8)) as u32 & (RECENT_SLOTS - 1)
+fn recent_slot(id: &Identity) -> u32 {
+    let h = id.hash_len;
+    (h ^ (h >> 9) ^ (h >> 32)) as u32 & (RECENT_SLOTS - 1)
 }
 
 /// The dentry fields a verdict is checked against.
@@ -149,6 +152,16 @@ pub fn identity(dentry: u64) -> Result<Identity, i32> {
     })
 }
 
+/// [`identity`] of the dentry `dentry` views: plain loads, no helper call.
+#[inline(always)]
+pub fn identity_in(dentry: KernelMem) -> Identity {
+    Identity {
+        parent: dentry.load(maps::offset(|o| &o.dentry_parent).into()),
+        hash_len: dentry.load(maps::offset(|o| &o.dentry_hash_len).into()),
+        inode: dentry.load(maps::offset(|o| &o.dentry_inode).into()),
+    }
+}
+
 /// The current generation of verdicts.
 #[inline(always)]
 pub fn generation() -> u64 {
@@ -164,7 +177,7 @@ pub fn generation() -> u64 {
 #[inline(always)]
 pub fn lookup(key: &VerdictKey, id: &Identity) -> Option<u32> {
     let generation = generation();
-    let recent = RECENT_VERDICTS.get_ptr_mut(recent_slot(key));
+    let recent = RECENT_VERDICTS.get_ptr_mut(recent_slot(id));
     if let Some(recent) = recent {
         // SAFETY: this CPU's slot; programs on one CPU do not preempt each other.
         let r = unsafe { &*recent };
@@ -182,6 +195,16 @@ pub fn lookup(key: &VerdictKey, id: &Identity) -> Option<u32> {
         remember_recent(recent, key, v);
     }
     Some(v.access)
+}
+
+/// The remembered access bits for `key` in this CPU's table of recent verdicts
+/// alone, if its slot holds a verdict still good for a dentry with `id`.
+#[inline(always)]
+pub fn recent(key: &VerdictKey, id: &Identity) -> Option<u32> {
+    let slot = RECENT_VERDICTS.get_ptr(recent_slot(id))?;
+    // SAFETY: this CPU's slot; programs on one CPU do not preempt each other.
+    let r = unsafe { &*slot };
+    (r.key == *key && r.verdict.holds_for(id, generation())).then_some(r.verdict.access)
 }
 
 /// Puts `verdict` for `key` in this CPU's recent-verdict slot `slot`.
@@ -216,7 +239,7 @@ pub fn store(key: &VerdictKey, id: &Identity, generation: u64, access: u32) {
         _pad: 0,
     };
     let _ = OPEN_VERDICTS.insert(key, verdict, 0);
-    if let Some(recent) = RECENT_VERDICTS.get_ptr_mut(recent_slot(key)) {
+    if let Some(recent) = RECENT_VERDICTS.get_ptr_mut(recent_slot(id)) {
         remember_recent(recent, key, verdict);
     }
 }

@@ -110,86 +110,123 @@ fn skc(btf: &Btf<'_>, member: &str) -> Result<u32, BtfError> {
     Ok(member_offset(btf, "sock", "__sk_common")? + member_offset(btf, "sock_common", member)?)
 }
 
+/// What the programs are loaded with from the running kernel's BTF.
+#[derive(Clone, Copy, Debug)]
+pub struct KernelFacts {
+    /// The struct member offsets the programs read at.
+    pub offsets: KernelOffsets,
+    /// Whether the verifier types a BTF pointer's member that points at a
+    /// non-struct type as read-only untrusted memory (see [`untrusted_mem`]).
+    pub untrusted_mem: bool,
+}
+
+/// Parses raw BTF bytes.
+fn parse(raw: &[u8]) -> Result<Btf<'_>, BtfError> {
+    Btf::load_raw(raw).map_err(|e| BtfError::Parse {
+        reason: e.to_string(),
+    })
+}
+
 /// Reads the offsets the programs need from raw BTF bytes.
 pub fn offsets_from(raw: &[u8]) -> Result<KernelOffsets, BtfError> {
-    let btf = Btf::load_raw(raw).map_err(|e| BtfError::Parse {
-        reason: e.to_string(),
-    })?;
-    let ctime = ctime_offsets(&btf);
+    offsets_of(&parse(raw)?)
+}
+
+/// Reads everything the programs are loaded with from raw BTF bytes.
+pub fn facts_from(raw: &[u8]) -> Result<KernelFacts, BtfError> {
+    let btf = parse(raw)?;
+    Ok(KernelFacts {
+        offsets: offsets_of(&btf)?,
+        untrusted_mem: untrusted_mem(&btf),
+    })
+}
+
+/// Whether this kernel's verifier gives read-only untrusted memory for a
+/// member such as `fdtable.fd` (a `struct file **`), which the open program's
+/// fast path reads through. Linux 6.17 brought that together with void casts
+/// by `bpf_rdonly_cast`, whose `enum bpf_features` entry is the one trace of
+/// either in BTF. A guess, then: the agent falls back if the program is refused.
+pub fn untrusted_mem(btf: &Btf<'_>) -> bool {
+    enum_value(btf, "bpf_features", "BPF_FEAT_RDONLY_CAST_TO_VOID").is_some()
+}
+
+/// The offsets the programs need, from parsed BTF.
+fn offsets_of(btf: &Btf<'_>) -> Result<KernelOffsets, BtfError> {
+    let ctime = ctime_offsets(btf);
     Ok(KernelOffsets {
-        task_real_parent: member_offset(&btf, "task_struct", "real_parent")?,
-        task_tgid: member_offset(&btf, "task_struct", "tgid")?,
-        task_pid: member_offset(&btf, "task_struct", "pid")?,
-        task_mm: member_offset(&btf, "task_struct", "mm")?,
-        task_exit_code: member_offset(&btf, "task_struct", "exit_code")?,
-        task_signal: member_offset(&btf, "task_struct", "signal")?,
-        signal_live: member_offset(&btf, "signal_struct", "live")?,
-        mm_arg_start: member_offset(&btf, "mm_struct", "arg_start")?,
-        mm_arg_end: member_offset(&btf, "mm_struct", "arg_end")?,
-        task_fs: member_offset(&btf, "task_struct", "fs")?,
-        task_files: member_offset(&btf, "task_struct", "files")?,
-        fs_root: member_offset(&btf, "fs_struct", "root")?,
-        fs_pwd: member_offset(&btf, "fs_struct", "pwd")?,
-        path_mnt: member_offset(&btf, "path", "mnt")?,
-        path_dentry: member_offset(&btf, "path", "dentry")?,
-        files_fdt: member_offset(&btf, "files_struct", "fdt")?,
-        fdt_max_fds: member_offset(&btf, "fdtable", "max_fds")?,
-        fdt_fd: member_offset(&btf, "fdtable", "fd")?,
-        file_f_path: member_offset(&btf, "file", "f_path")?,
-        dentry_parent: member_offset(&btf, "dentry", "d_parent")?,
-        dentry_name: member_offset(&btf, "dentry", "d_name")?,
-        dentry_inode: member_offset(&btf, "dentry", "d_inode")?,
-        qstr_len: member_offset(&btf, "qstr", "len")?,
-        qstr_name: member_offset(&btf, "qstr", "name")?,
-        inode_mode: member_offset(&btf, "inode", "i_mode")?,
-        vfsmount_root: member_offset(&btf, "vfsmount", "mnt_root")?,
-        mount_mnt: member_offset(&btf, "mount", "mnt")?,
-        mount_parent: member_offset(&btf, "mount", "mnt_parent")?,
-        mount_mountpoint: member_offset(&btf, "mount", "mnt_mountpoint")?,
-        file_private_data: member_offset(&btf, "file", "private_data")?,
-        socket_sk: member_offset(&btf, "socket", "sk")?,
-        skc_family: skc(&btf, "skc_family")?,
-        skc_num: skc(&btf, "skc_num")?,
-        skc_dport: skc(&btf, "skc_dport")?,
-        skc_rcv_saddr: skc(&btf, "skc_rcv_saddr")?,
-        skc_daddr: skc(&btf, "skc_daddr")?,
-        skc_v6_rcv_saddr: skc(&btf, "skc_v6_rcv_saddr")?,
-        skc_v6_daddr: skc(&btf, "skc_v6_daddr")?,
-        sk_protocol: member_offset(&btf, "sock", "sk_protocol")?,
-        mm_exe_file: member_offset(&btf, "mm_struct", "exe_file")?,
-        inode_nlink: member_offset(&btf, "inode", "i_nlink")?,
-        regs_args: syscall_arg_regs(&btf)?,
-        dentry_hash_len: member_offset(&btf, "dentry", "d_name")?
-            + member_offset(&btf, "qstr", "hash_len")?,
-        file_flags: member_offset(&btf, "file", "f_flags")?,
-        task_cred: member_offset(&btf, "task_struct", "cred")?,
-        cred_uid: member_offset(&btf, "cred", "uid")?,
-        cred_gid: member_offset(&btf, "cred", "gid")?,
-        task_comm: member_offset(&btf, "task_struct", "comm")?,
-        task_group_leader: member_offset(&btf, "task_struct", "group_leader")?,
-        task_start_boottime: member_offset(&btf, "task_struct", "start_boottime")?,
-        task_self_exec_id: member_offset(&btf, "task_struct", "self_exec_id")?,
+        task_real_parent: member_offset(btf, "task_struct", "real_parent")?,
+        task_tgid: member_offset(btf, "task_struct", "tgid")?,
+        task_pid: member_offset(btf, "task_struct", "pid")?,
+        task_mm: member_offset(btf, "task_struct", "mm")?,
+        task_exit_code: member_offset(btf, "task_struct", "exit_code")?,
+        task_signal: member_offset(btf, "task_struct", "signal")?,
+        signal_live: member_offset(btf, "signal_struct", "live")?,
+        mm_arg_start: member_offset(btf, "mm_struct", "arg_start")?,
+        mm_arg_end: member_offset(btf, "mm_struct", "arg_end")?,
+        task_fs: member_offset(btf, "task_struct", "fs")?,
+        task_files: member_offset(btf, "task_struct", "files")?,
+        fs_root: member_offset(btf, "fs_struct", "root")?,
+        fs_pwd: member_offset(btf, "fs_struct", "pwd")?,
+        path_mnt: member_offset(btf, "path", "mnt")?,
+        path_dentry: member_offset(btf, "path", "dentry")?,
+        files_fdt: member_offset(btf, "files_struct", "fdt")?,
+        fdt_max_fds: member_offset(btf, "fdtable", "max_fds")?,
+        fdt_fd: member_offset(btf, "fdtable", "fd")?,
+        file_f_path: member_offset(btf, "file", "f_path")?,
+        dentry_parent: member_offset(btf, "dentry", "d_parent")?,
+        dentry_name: member_offset(btf, "dentry", "d_name")?,
+        dentry_inode: member_offset(btf, "dentry", "d_inode")?,
+        qstr_len: member_offset(btf, "qstr", "len")?,
+        qstr_name: member_offset(btf, "qstr", "name")?,
+        inode_mode: member_offset(btf, "inode", "i_mode")?,
+        vfsmount_root: member_offset(btf, "vfsmount", "mnt_root")?,
+        mount_mnt: member_offset(btf, "mount", "mnt")?,
+        mount_parent: member_offset(btf, "mount", "mnt_parent")?,
+        mount_mountpoint: member_offset(btf, "mount", "mnt_mountpoint")?,
+        file_private_data: member_offset(btf, "file", "private_data")?,
+        socket_sk: member_offset(btf, "socket", "sk")?,
+        skc_family: skc(btf, "skc_family")?,
+        skc_num: skc(btf, "skc_num")?,
+        skc_dport: skc(btf, "skc_dport")?,
+        skc_rcv_saddr: skc(btf, "skc_rcv_saddr")?,
+        skc_daddr: skc(btf, "skc_daddr")?,
+        skc_v6_rcv_saddr: skc(btf, "skc_v6_rcv_saddr")?,
+        skc_v6_daddr: skc(btf, "skc_v6_daddr")?,
+        sk_protocol: member_offset(btf, "sock", "sk_protocol")?,
+        mm_exe_file: member_offset(btf, "mm_struct", "exe_file")?,
+        inode_nlink: member_offset(btf, "inode", "i_nlink")?,
+        regs_args: syscall_arg_regs(btf)?,
+        dentry_hash_len: member_offset(btf, "dentry", "d_name")?
+            + member_offset(btf, "qstr", "hash_len")?,
+        file_flags: member_offset(btf, "file", "f_flags")?,
+        task_cred: member_offset(btf, "task_struct", "cred")?,
+        cred_uid: member_offset(btf, "cred", "uid")?,
+        cred_gid: member_offset(btf, "cred", "gid")?,
+        task_comm: member_offset(btf, "task_struct", "comm")?,
+        task_group_leader: member_offset(btf, "task_struct", "group_leader")?,
+        task_start_boottime: member_offset(btf, "task_struct", "start_boottime")?,
+        task_self_exec_id: member_offset(btf, "task_struct", "self_exec_id")?,
         // Only kernels built with CONFIG_AUDIT keep a login uid.
-        task_loginuid: member_offset(&btf, "task_struct", "loginuid").unwrap_or(ABSENT),
-        signal_tty: member_offset(&btf, "signal_struct", "tty")?,
-        tty_index: member_offset(&btf, "tty_struct", "index")?,
-        tty_driver: member_offset(&btf, "tty_struct", "driver")?,
-        tty_driver_major: member_offset(&btf, "tty_driver", "major")?,
-        tty_driver_minor_start: member_offset(&btf, "tty_driver", "minor_start")?,
-        task_thread_pid: member_offset(&btf, "task_struct", "thread_pid")?,
-        pid_level: member_offset(&btf, "pid", "level")?,
-        pid_numbers_nr: member_offset(&btf, "pid", "numbers")? + member_offset(&btf, "upid", "nr")?,
-        upid_size: struct_size(&btf, "upid")?,
+        task_loginuid: member_offset(btf, "task_struct", "loginuid").unwrap_or(ABSENT),
+        signal_tty: member_offset(btf, "signal_struct", "tty")?,
+        tty_index: member_offset(btf, "tty_struct", "index")?,
+        tty_driver: member_offset(btf, "tty_struct", "driver")?,
+        tty_driver_major: member_offset(btf, "tty_driver", "major")?,
+        tty_driver_minor_start: member_offset(btf, "tty_driver", "minor_start")?,
+        task_thread_pid: member_offset(btf, "task_struct", "thread_pid")?,
+        pid_level: member_offset(btf, "pid", "level")?,
+        pid_numbers_nr: member_offset(btf, "pid", "numbers")? + member_offset(btf, "upid", "nr")?,
+        upid_size: struct_size(btf, "upid")?,
         // The facts an exec reports beyond the program (stdio, capabilities,
         // session, executable change time) are extras: a kernel without one of
         // these members loses that fact, not the exec event.
-        file_f_inode: optional(member_offset(&btf, "file", "f_inode")),
-        inode_sb: optional(member_offset(&btf, "inode", "i_sb")),
-        sb_magic: optional(member_offset(&btf, "super_block", "s_magic")),
-        cred_cap_effective: optional(member_offset(&btf, "cred", "cap_effective")),
-        cred_cap_permitted: optional(member_offset(&btf, "cred", "cap_permitted")),
-        cred_cap_inheritable: optional(member_offset(&btf, "cred", "cap_inheritable")),
-        signal_pids_sid: session_pid(&btf),
+        file_f_inode: optional(member_offset(btf, "file", "f_inode")),
+        inode_sb: optional(member_offset(btf, "inode", "i_sb")),
+        sb_magic: optional(member_offset(btf, "super_block", "s_magic")),
+        cred_cap_effective: optional(member_offset(btf, "cred", "cap_effective")),
+        cred_cap_permitted: optional(member_offset(btf, "cred", "cap_permitted")),
+        cred_cap_inheritable: optional(member_offset(btf, "cred", "cap_inheritable")),
+        signal_pids_sid: session_pid(btf),
         inode_ctime_sec: ctime.0,
         inode_ctime_nsec: ctime.1,
     })
@@ -305,11 +342,11 @@ fn syscall_arg_regs(btf: &Btf<'_>) -> Result<[u32; 4], BtfError> {
     ])
 }
 
-/// Reads the offsets the programs need from the running kernel's BTF.
-pub fn kernel_offsets() -> Result<KernelOffsets, BtfError> {
+/// Reads what the programs are loaded with from the running kernel's BTF.
+pub fn kernel_facts() -> Result<KernelFacts, BtfError> {
     let raw = std::fs::read(VMLINUX_BTF).map_err(|source| BtfError::Read {
         path: VMLINUX_BTF.into(),
         source,
     })?;
-    offsets_from(&raw)
+    facts_from(&raw)
 }

@@ -62,6 +62,10 @@ pub struct KernelConfig {
     /// Address ranges whose network events are reported (the remote address of a
     /// connect or accept, the local one of a bind or listen); `None` reports all.
     pub net_addrs: Option<Vec<AddrRange>>,
+    /// Whether the open program may judge an open of a file it judged a moment
+    /// ago with plain loads, where the kernel allows them (Linux 6.17 on). Off,
+    /// every open takes the full path: for comparison and tests.
+    pub open_fast_path: bool,
 }
 
 impl Default for KernelConfig {
@@ -82,6 +86,7 @@ impl Default for KernelConfig {
             cgroup_scope: None,
             net_ports: None,
             net_addrs: None,
+            open_fast_path: true,
         }
     }
 }
@@ -151,6 +156,7 @@ pub struct KernelSensor {
     _ebpf: Ebpf,
     links: Vec<OwnedLink>,
     offsets: KernelOffsets,
+    open_fast_path: bool,
     attached: Vec<&'static str>,
     counters: DropCounters,
     kinds: Array<MapData, u32>,
@@ -185,7 +191,8 @@ impl KernelSensor {
         if tracefs::ensure_mounted()? {
             tracing::info!(path = tracefs::TRACEFS, "mounted tracefs");
         }
-        let offsets = btf::kernel_offsets()?;
+        let facts = btf::kernel_facts()?;
+        let offsets = facts.offsets;
         tracing::debug!(?offsets, "kernel struct offsets from BTF");
         let missing = btf::missing_exec_facts(&offsets);
         if !missing.is_empty() {
@@ -198,15 +205,31 @@ impl KernelSensor {
         let quiet_ns = config
             .quiet_wakeup
             .map_or(0, |d| d.as_nanos().max(1) as u64);
-        let mut ebpf = EbpfLoader::new()
-            .override_global(globals::OFFSETS, &offsets, true)
-            .override_global(globals::WAKEUP_BYTES, &wakeup, true)
-            .override_global(globals::QUIET_WAKEUP_NS, &quiet_ns, true)
-            .override_global(globals::SELF_TGID, &std::process::id(), true)
-            .override_global(globals::OPEN_NRS, &open_syscall_numbers(), true)
-            .map_max_entries("EVENTS", ring_bytes)
-            .load(EBPF_OBJECT)
-            .map_err(|e| LoadError::Load(Box::new(e)))?;
+        let load = |untrusted_mem: bool| {
+            EbpfLoader::new()
+                .override_global(globals::OFFSETS, &offsets, true)
+                .override_global(globals::WAKEUP_BYTES, &wakeup, true)
+                .override_global(globals::QUIET_WAKEUP_NS, &quiet_ns, true)
+                .override_global(globals::SELF_TGID, &std::process::id(), true)
+                .override_global(globals::OPEN_NRS, &open_syscall_numbers(), true)
+                .override_global(globals::UNTRUSTED_MEM, &u32::from(untrusted_mem), true)
+                .map_max_entries("EVENTS", ring_bytes)
+                .load(EBPF_OBJECT)
+                .map_err(|e| LoadError::Load(Box::new(e)))
+        };
+        let mut open_fast_path = config.open_fast_path && facts.untrusted_mem;
+        let mut ebpf = load(open_fast_path)?;
+        // BTF only hints at the feature the open program's fast path needs:
+        // should the verifier refuse it, the program goes without the fast path.
+        if open_fast_path && let Err(e) = load_program(&mut ebpf, probes::OPEN_PROGRAM) {
+            tracing::warn!(
+                error = %e,
+                "the open program's fast path was refused; loading it without (opens cost more)"
+            );
+            open_fast_path = false;
+            ebpf = load(false)?;
+        }
+        tracing::debug!(open_fast_path, "open program loaded");
         start_kernel_logger(&mut ebpf);
         let mut kinds: Array<MapData, u32> = take_map(&mut ebpf, "KINDS")?;
         let mut settings: Array<MapData, u32> = take_map(&mut ebpf, "SETTINGS")?;
@@ -244,6 +267,7 @@ impl KernelSensor {
             _ebpf: ebpf,
             links,
             offsets,
+            open_fast_path,
             attached,
             counters: DropCounters::new(counters),
             kinds,
@@ -254,6 +278,12 @@ impl KernelSensor {
             net_addrs,
         };
         Ok((sensor, reader))
+    }
+
+    /// Whether the open program judges opens of recently judged files with
+    /// plain loads (see [`KernelConfig::open_fast_path`]).
+    pub fn open_fast_path(&self) -> bool {
+        self.open_fast_path
     }
 
     /// The kernel struct offsets the programs were loaded with.
@@ -362,6 +392,20 @@ fn set_kinds(map: &mut Array<MapData, u32>, kinds: &[EventKind]) -> Result<(), L
     Ok(())
 }
 
+/// Loads tracepoint program `name` into the kernel.
+fn load_program(ebpf: &mut Ebpf, name: &'static str) -> Result<(), LoadError> {
+    let error = |source| LoadError::Program {
+        program: name,
+        source: Box::new(source),
+    };
+    let program: &mut TracePoint = ebpf
+        .program_mut(name)
+        .ok_or(LoadError::NoProgram { program: name })?
+        .try_into()
+        .map_err(error)?;
+    program.load().map_err(error)
+}
+
 fn attach_probes(ebpf: &mut Ebpf) -> Result<(Vec<&'static str>, Vec<OwnedLink>), LoadError> {
     let mut attached: Vec<&'static str> = Vec::new();
     let mut links = Vec::new();
@@ -400,8 +444,9 @@ fn attach_probes(ebpf: &mut Ebpf) -> Result<(Vec<&'static str>, Vec<OwnedLink>),
                 }
                 tracefs::check_layout(category, name, fields)?;
                 let program: &mut TracePoint = program.try_into().map_err(error)?;
-                // One program may serve several tracepoints: load it once.
-                if !attached.contains(&probe.program) {
+                // One program may serve several tracepoints, and the open
+                // program is loaded before the others: load each once.
+                if program.fd().is_err() {
                     program.load().map_err(error)?;
                 }
                 let id = program.attach(category, name).map_err(error)?;

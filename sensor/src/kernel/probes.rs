@@ -238,11 +238,14 @@ const fn syscall_probe(
 
 const OPEN: &str = "opens through this syscall are not reported (some architectures lack it)";
 
+/// The program every open-family syscall's exit runs.
+pub const OPEN_PROGRAM: &str = "sys_exit_open_family";
+
 /// The exit tracepoint of an open-family syscall: all four run one program,
 /// `sys_exit_open_family`, which tells them apart by the syscall number and reads
 /// their arguments from the saved registers (no entry program).
 const fn open_exit(name: &'static str, required: bool) -> Probe {
     let mut probe = syscall_probe(name, &[("__syscall_nr", 8), ("ret", 16)], required, OPEN);
-    probe.program = "sys_exit_open_family";
+    probe.program = OPEN_PROGRAM;
     probe
 }
