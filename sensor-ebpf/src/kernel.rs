@@ -101,8 +101,9 @@ impl Current {
         if !maps::untrusted_mem() {
             return None;
         }
-        // SAFETY: see above the impl; `fdt->fd` is a `struct file **`, which the
-        // kernels [`KernelMem`] needs type as read-only untrusted memory.
+        // SAFETY: see above the impl; `fdt->fd` is a `struct file **`, which a
+        // kernel that `maps::untrusted_mem` says so of types as read-only
+        // untrusted memory (and any other kernel refuses at load).
         let (fds, max_fds) = unsafe {
             let files: *const u8 = btf_load(self.0, maps::offset(|o| &o.task_files));
             let fdt: *const u8 = btf_load(files, maps::offset(|o| &o.files_fdt));
