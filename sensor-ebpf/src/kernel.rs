@@ -81,17 +81,11 @@ impl Current {
     /// `bpf_probe_read_kernel` need four.
     #[inline(always)]
     pub fn file_of_fd(self, fd: i64) -> Result<u64, i32> {
-        // SAFETY: see above the impl.
-        unsafe {
-            let files: *const u8 = btf_load(self.0, maps::offset(|o| &o.task_files));
-            let fdt: *const u8 = btf_load(files, maps::offset(|o| &o.files_fdt));
-            let max_fds: u32 = btf_load(fdt, maps::offset(|o| &o.fdt_max_fds));
-            let fds: u64 = btf_load(fdt, maps::offset(|o| &o.fdt_fd));
-            if fd < 0 || fd >= max_fds as i64 {
-                return Err(-1);
-            }
-            read_at(fds, (fd as u32) * 8)
+        let (fds, max_fds) = self.fds();
+        if fd < 0 || fd >= i64::from(max_fds) {
+            return Err(-1);
         }
+        read_at(fds, (fd as u32) * 8)
     }
 
     /// The task's fd array (`files->fdt->fd`) as [`KernelMem`], and its length
@@ -101,16 +95,12 @@ impl Current {
         if !maps::untrusted_mem() {
             return None;
         }
-        // SAFETY: see above the impl; `fdt->fd` is a `struct file **`, which a
-        // kernel that `maps::untrusted_mem` says so of types as read-only
-        // untrusted memory (and any other kernel refuses at load).
-        let (fds, max_fds) = unsafe {
-            let files: *const u8 = btf_load(self.0, maps::offset(|o| &o.task_files));
-            let fdt: *const u8 = btf_load(files, maps::offset(|o| &o.files_fdt));
-            let fds: *const u8 = btf_load(fdt, maps::offset(|o| &o.fdt_fd));
-            (fds, btf_load::<u32>(fdt, maps::offset(|o| &o.fdt_max_fds)))
-        };
-        Some((KernelMem::new(fds)?, max_fds))
+        // `fdt->fd` is a `struct file **`, which a kernel that
+        // `maps::untrusted_mem` says so of types as read-only untrusted memory
+        // (and any other kernel refuses at load): the register `fds` loads it
+        // into is that memory, whatever Rust calls its type.
+        let (fds, max_fds) = self.fds();
+        Some((KernelMem::new(fds as *const u8)?, max_fds))
     }
 
     /// The `struct path` (mount, dentry) at `offset` in the task's `fs_struct`

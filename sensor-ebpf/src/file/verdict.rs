@@ -81,7 +81,7 @@ struct Recent {
     verdict: Verdict,
 }
 
-/// Each CPU's recent verdicts, direct-mapped by the dentry's address: checked
+/// Each CPU's recent verdicts, direct-mapped by the dentry's name hash: checked
 /// before `OPEN_VERDICTS`. A hash map lookup hashes the 32-byte key and walks a
 /// bucket (some 20 ns, a fifth of an unwatched open's cost); an array slot
 /// needs neither. An entry is trusted exactly as one
@@ -178,12 +178,8 @@ pub fn generation() -> u64 {
 pub fn lookup(key: &VerdictKey, id: &Identity) -> Option<u32> {
     let generation = generation();
     let recent = RECENT_VERDICTS.get_ptr_mut(recent_slot(id));
-    if let Some(recent) = recent {
-        // SAFETY: this CPU's slot; programs on one CPU do not preempt each other.
-        let r = unsafe { &*recent };
-        if r.key == *key && r.verdict.holds_for(id, generation) {
-            return Some(r.verdict.access);
-        }
+    if let Some(access) = recent.and_then(|slot| held(slot, key, id, generation)) {
+        return Some(access);
     }
     let verdict = OPEN_VERDICTS.get_ptr(key)?;
     // SAFETY: a valid map value; a concurrent update can only make it miss below.
@@ -202,9 +198,17 @@ pub fn lookup(key: &VerdictKey, id: &Identity) -> Option<u32> {
 #[inline(always)]
 pub fn recent(key: &VerdictKey, id: &Identity) -> Option<u32> {
     let slot = RECENT_VERDICTS.get_ptr(recent_slot(id))?;
-    // SAFETY: this CPU's slot; programs on one CPU do not preempt each other.
+    held(slot, key, id, generation())
+}
+
+/// The access bits the recent-verdict slot `slot` holds for `key`, if its
+/// verdict is still good for a dentry with `id` under `generation`.
+#[inline(always)]
+fn held(slot: *const Recent, key: &VerdictKey, id: &Identity, generation: u64) -> Option<u32> {
+    // SAFETY: a slot of this CPU's map; programs on one CPU do not preempt
+    // each other.
     let r = unsafe { &*slot };
-    (r.key == *key && r.verdict.holds_for(id, generation())).then_some(r.verdict.access)
+    (r.key == *key && r.verdict.holds_for(id, generation)).then_some(r.verdict.access)
 }
 
 /// Puts `verdict` for `key` in this CPU's recent-verdict slot `slot`.

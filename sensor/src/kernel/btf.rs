@@ -146,7 +146,7 @@ pub fn facts_from(raw: &[u8]) -> Result<KernelFacts, BtfError> {
 /// fast path reads through. Linux 6.17 brought that together with void casts
 /// by `bpf_rdonly_cast`, whose `enum bpf_features` entry is the one trace of
 /// either in BTF. A guess, then: the agent falls back if the program is refused.
-pub fn untrusted_mem(btf: &Btf<'_>) -> bool {
+fn untrusted_mem(btf: &Btf<'_>) -> bool {
     enum_value(btf, "bpf_features", "BPF_FEAT_RDONLY_CAST_TO_VOID").is_some()
 }
 
