@@ -178,11 +178,6 @@ pub mod globals {
     /// This architecture's numbers of open(2), openat(2), openat2(2) and creat(2),
     /// indexed by `event::open_syscall` (an `[i32; 4]`, -1 where it lacks one).
     pub const OPEN_NRS: &str = "OPEN_NRS";
-    /// 1 (a `u32`) where the verifier types a BTF pointer's member that points
-    /// at a non-struct type as read-only untrusted memory (Linux 6.17 on): the
-    /// open program then judges most opens with plain loads. 0 leaves that
-    /// code unreached, so an older verifier never checks it.
-    pub const UNTRUSTED_MEM: &str = "UNTRUSTED_MEM";
 }
 
 #[cfg(feature = "user")]

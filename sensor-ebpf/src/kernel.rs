@@ -89,16 +89,13 @@ impl Current {
     }
 
     /// The task's fd array (`files->fdt->fd`) as [`KernelMem`], and its length
-    /// (`max_fds`); `None` where the kernel gives no such view.
+    /// (`max_fds`). Only for a program that may be refused: a kernel before
+    /// 6.17 refuses loads through the view.
     #[inline(always)]
     pub fn fd_slots(self) -> Option<(KernelMem, u32)> {
-        if !maps::untrusted_mem() {
-            return None;
-        }
-        // `fdt->fd` is a `struct file **`, which a kernel that
-        // `maps::untrusted_mem` says so of types as read-only untrusted memory
-        // (and any other kernel refuses at load): the register `fds` loads it
-        // into is that memory, whatever Rust calls its type.
+        // `fdt->fd` is a `struct file **`, which kernels since 6.17 type as
+        // read-only untrusted memory: the register `fds` loads it into is that
+        // memory, whatever Rust calls its type.
         let (fds, max_fds) = self.fds();
         Some((KernelMem::new(fds as *const u8)?, max_fds))
     }

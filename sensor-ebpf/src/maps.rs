@@ -84,20 +84,6 @@ static SELF_TGID: u32 = 0;
 #[unsafe(no_mangle)]
 static OPEN_NRS: [i32; 4] = [-1; 4];
 
-/// Whether this kernel gives read-only untrusted memory for a BTF pointer's
-/// member that points at a non-struct type (see `kernel::KernelMem`); set by
-/// the agent at load. The verifier knows the value, so where it is 0 it never
-/// visits, and so never refuses, the code that needs it.
-#[unsafe(no_mangle)]
-static UNTRUSTED_MEM: u32 = 0;
-
-/// Whether the agent said the kernel gives read-only untrusted memory.
-#[inline(always)]
-pub fn untrusted_mem() -> bool {
-    // SAFETY: as for `offsets`.
-    unsafe { core::ptr::read_volatile(&UNTRUSTED_MEM) != 0 }
-}
-
 /// The open-family syscall numbers the agent set at load.
 #[inline(always)]
 pub fn open_nrs() -> [i32; 4] {

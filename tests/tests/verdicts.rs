@@ -10,7 +10,7 @@ use std::{ffi::CString, path::Path, time::Duration};
 
 use sensor::event::{EventKind, Open};
 use sensor::kernel::{
-    EventReader, KernelConfig, KernelSensor, OpenFilter, WakeupPolicy, btf::kernel_facts,
+    EventReader, KernelConfig, KernelSensor, OpenFilter, WakeupPolicy, btf::kernel_facts, probes,
 };
 use sensor_tests::{can_load_ebpf, open_of, read_until, start_with, test_config, tmp_dir};
 
@@ -36,6 +36,11 @@ fn start_watching(read: Vec<String>, fast: bool) -> (KernelSensor, EventReader) 
         sensor.open_fast_path(),
         fast && able,
         "the fast path is on where it can be"
+    );
+    assert_eq!(
+        sensor.attached().contains(&probes::OPEN_FAST_PROGRAM),
+        fast && able,
+        "the fast program is attached exactly when the fast path is on"
     );
     (sensor, reader)
 }

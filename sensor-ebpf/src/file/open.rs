@@ -2,7 +2,9 @@
 //!
 //! One exit program serves the four syscalls; it reads the arguments from the
 //! task's saved registers, so no entry program runs and no map keeps them between
-//! entry and exit (that stash cost more than the rest of an unwatched open). A
+//! entry and exit (that stash cost more than the rest of an unwatched open).
+//! Where the kernel allows it, a small program in front of it settles the opens
+//! of files judged unwatched a moment ago and tail-calls it for the rest. A
 //! successful open reports the path of the object the kernel opened (walked from
 //! the new fd), so it is absolute, symlinks resolved, and cannot be faked by
 //! changing the argument after the kernel read it. A failed open reports the path
@@ -12,7 +14,7 @@ use aya_ebpf::{
     EbpfContext as _,
     helpers::{bpf_probe_read_user, generated::bpf_probe_read_kernel},
     macros::{map, tracepoint},
-    maps::PerCpuArray,
+    maps::{PerCpuArray, ProgramArray},
     programs::TracePointContext,
 };
 use sensor_common::{
@@ -123,7 +125,9 @@ fn open_args(task: Current, nr: i32) -> Option<OpenArgs> {
 
 /// The exit of every open-family syscall (`syscalls:sys_exit_open`, `_openat`,
 /// `_openat2`, `_creat`): one program attached to the four, so the verifier checks
-/// its path walks once. The record's syscall number tells which it was.
+/// its path walks once. The record's syscall number tells which it was. Where
+/// the kernel allows [`sys_exit_open_fast`], that program is attached instead
+/// and tail-calls this one for the opens it cannot settle.
 #[tracepoint]
 pub fn sys_exit_open_family(ctx: TracePointContext) -> u32 {
     if !enabled(EventKind::Open) {
@@ -247,15 +251,41 @@ fn recently_unwatched(task: Current, fd: i64) -> bool {
         .is_some_and(|bits| bits & filter::wanted(file_flags) == 0)
 }
 
+/// [`sys_exit_open_family`], set by the agent: where the fast program goes for
+/// what it cannot settle.
+#[map]
+static OPEN_FULL: ProgramArray = ProgramArray::with_max_entries(1, 0);
+
+/// The exit of every open-family syscall on kernels that give read-only
+/// untrusted memory (see [`recently_unwatched`]): drops an open of a file this
+/// CPU judged unwatched a moment ago, and passes every other open to
+/// [`sys_exit_open_family`] by a tail call. A program of its own, so the path
+/// most opens of a filtered stream take is short and not woven through the
+/// full program's code; the agent falls back to attaching the full program
+/// where the verifier refuses this one.
+#[tracepoint]
+pub fn sys_exit_open_fast(ctx: TracePointContext) -> u32 {
+    if !enabled(EventKind::Open) {
+        return 0;
+    }
+    let ret: i64 = field(&ctx, RET);
+    if ret >= 0 && filter::filtering() && recently_unwatched(Current::get(), ret) {
+        count(EventKind::Open, DropReason::Filtered);
+        return 0;
+    }
+    // SAFETY: the context is this program's; a tail call that fails returns.
+    unsafe { OPEN_FULL.tail_call(&ctx, 0) };
+    // Only where the agent left the slot empty: the open goes unreported, and
+    // is counted as unreadable rather than lost without a trace.
+    count(EventKind::Open, DropReason::ReadFailed);
+    1
+}
+
 #[inline(always)]
 fn try_exit(ctx: &TracePointContext) -> Result<(), i32> {
     let ret: i64 = field(ctx, RET);
     let filtering = filter::filtering();
     let task = Current::get();
-    if ret >= 0 && filtering && recently_unwatched(task, ret) {
-        count(EventKind::Open, DropReason::Filtered);
-        return Ok(());
-    }
     // A successful open of a file judged before is decided here, without a walk
     // or a read of the arguments; otherwise this walk's verdict is remembered.
     let mut opened = Opened::default();

@@ -21,7 +21,7 @@ use std::{path::PathBuf, time::Duration};
 
 use aya::{
     Ebpf, EbpfLoader,
-    maps::{Array, HashMap, MapData, PerCpuArray, RingBuf, lpm_trie::LpmTrie},
+    maps::{Array, HashMap, MapData, PerCpuArray, ProgramArray, RingBuf, lpm_trie::LpmTrie},
     programs::{CgroupAttachMode, CgroupSockAddr, RawTracePoint, TracePoint},
 };
 use probes::Hook;
@@ -205,30 +205,17 @@ impl KernelSensor {
         let quiet_ns = config
             .quiet_wakeup
             .map_or(0, |d| d.as_nanos().max(1) as u64);
-        let load = |untrusted_mem: bool| {
-            EbpfLoader::new()
-                .override_global(globals::OFFSETS, &offsets, true)
-                .override_global(globals::WAKEUP_BYTES, &wakeup, true)
-                .override_global(globals::QUIET_WAKEUP_NS, &quiet_ns, true)
-                .override_global(globals::SELF_TGID, &std::process::id(), true)
-                .override_global(globals::OPEN_NRS, &open_syscall_numbers(), true)
-                .override_global(globals::UNTRUSTED_MEM, &u32::from(untrusted_mem), true)
-                .map_max_entries("EVENTS", ring_bytes)
-                .load(EBPF_OBJECT)
-                .map_err(|e| LoadError::Load(Box::new(e)))
-        };
-        let mut open_fast_path = config.open_fast_path && facts.untrusted_mem;
-        let mut ebpf = load(open_fast_path)?;
-        // BTF only hints at the feature the open program's fast path needs:
-        // should the verifier refuse it, the program goes without the fast path.
-        if open_fast_path && let Err(e) = load_program(&mut ebpf, probes::OPEN_PROGRAM) {
-            tracing::warn!(
-                error = %e,
-                "the open program's fast path was refused; loading it without (opens cost more)"
-            );
-            open_fast_path = false;
-            ebpf = load(false)?;
-        }
+        let mut ebpf = EbpfLoader::new()
+            .override_global(globals::OFFSETS, &offsets, true)
+            .override_global(globals::WAKEUP_BYTES, &wakeup, true)
+            .override_global(globals::QUIET_WAKEUP_NS, &quiet_ns, true)
+            .override_global(globals::SELF_TGID, &std::process::id(), true)
+            .override_global(globals::OPEN_NRS, &open_syscall_numbers(), true)
+            .map_max_entries("EVENTS", ring_bytes)
+            .load(EBPF_OBJECT)
+            .map_err(|e| LoadError::Load(Box::new(e)))?;
+        let open_fast_path =
+            config.open_fast_path && facts.untrusted_mem && load_open_fast_path(&mut ebpf)?;
         tracing::debug!(open_fast_path, "open program loaded");
         start_kernel_logger(&mut ebpf);
         let mut kinds: Array<MapData, u32> = take_map(&mut ebpf, "KINDS")?;
@@ -252,7 +239,7 @@ impl KernelSensor {
         filters::apply_scope(&mut settings, &mut scope, scope_ids.as_deref())?;
         filters::apply_ports(&mut settings, &mut net_ports, config.net_ports.as_deref())?;
         filters::apply_addrs(&mut settings, &mut net_addrs, config.net_addrs.as_deref())?;
-        let (attached, links) = attach_probes(&mut ebpf)?;
+        let (attached, links) = attach_probes(&mut ebpf, open_fast_path)?;
 
         let ring: RingBuf<MapData> = take_map(&mut ebpf, "EVENTS")?;
         let counters: PerCpuArray<MapData, u64> = take_map(&mut ebpf, "COUNTERS")?;
@@ -393,6 +380,61 @@ fn set_kinds(map: &mut Array<MapData, u32>, kinds: &[EventKind]) -> Result<(), L
 }
 
 /// Loads tracepoint program `name` into the kernel.
+/// The last lines of the verifier's log in `error`: where it says why it
+/// refused a program (the whole log runs to thousands of lines).
+fn verifier_tail(error: &LoadError) -> String {
+    let LoadError::Program { source, .. } = error else {
+        return String::new();
+    };
+    let text = source.to_string();
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    lines[lines.len().saturating_sub(4)..].join(" | ")
+}
+
+/// Loads the open fast path: the fast program, and the full one it hands the
+/// rest to. `false` when the verifier refuses the fast program (BTF only hints
+/// at the kernel feature it needs): the full program is then attached alone.
+fn load_open_fast_path(ebpf: &mut Ebpf) -> Result<bool, LoadError> {
+    if let Err(e) = load_program(ebpf, probes::OPEN_FAST_PROGRAM) {
+        tracing::warn!(
+            error = %e,
+            verifier = verifier_tail(&e),
+            "the open program's fast path was refused; going without (opens cost more)"
+        );
+        return Ok(false);
+    }
+    load_program(ebpf, probes::OPEN_PROGRAM)?;
+    let full = ebpf
+        .program(probes::OPEN_PROGRAM)
+        .ok_or(LoadError::NoProgram {
+            program: probes::OPEN_PROGRAM,
+        })?
+        .fd()
+        .map_err(|source| LoadError::Program {
+            program: probes::OPEN_PROGRAM,
+            source: Box::new(source),
+        })?
+        .try_clone()
+        .map_err(|source| LoadError::Program {
+            program: probes::OPEN_PROGRAM,
+            source: Box::new(source.into()),
+        })?;
+    // Borrowed, not taken: the object keeps the map's fd open for as long as
+    // the programs run. The kernel empties a program array once no process
+    // holds it, and the fast program would then hand every open to nothing.
+    let mut full_slot: ProgramArray<&mut MapData> = ebpf
+        .map_mut("OPEN_FULL")
+        .and_then(|map| ProgramArray::try_from(map).ok())
+        .ok_or(LoadError::Map { map: "OPEN_FULL" })?;
+    full_slot
+        .set(0, &full, 0)
+        .map_err(|source| LoadError::MapWrite {
+            map: "OPEN_FULL",
+            source: Box::new(source),
+        })?;
+    Ok(true)
+}
+
 fn load_program(ebpf: &mut Ebpf, name: &'static str) -> Result<(), LoadError> {
     let error = |source| LoadError::Program {
         program: name,
@@ -406,14 +448,22 @@ fn load_program(ebpf: &mut Ebpf, name: &'static str) -> Result<(), LoadError> {
     program.load().map_err(error)
 }
 
-fn attach_probes(ebpf: &mut Ebpf) -> Result<(Vec<&'static str>, Vec<OwnedLink>), LoadError> {
+/// Attaches every probe; with `open_fast_path`, the open exits get the fast
+/// program in place of the full one.
+fn attach_probes(
+    ebpf: &mut Ebpf,
+    open_fast_path: bool,
+) -> Result<(Vec<&'static str>, Vec<OwnedLink>), LoadError> {
     let mut attached: Vec<&'static str> = Vec::new();
     let mut links = Vec::new();
     // Optional tracepoints this kernel lacks, and what that costs, said once
     // after the loop: a kernel without modules lacks four at every start.
     let mut missing: Vec<String> = Vec::new();
     let mut consequences: Vec<&'static str> = Vec::new();
-    for probe in probes::all() {
+    for mut probe in probes::all() {
+        if open_fast_path && probe.program == probes::OPEN_PROGRAM {
+            probe.program = probes::OPEN_FAST_PROGRAM;
+        }
         let error = |source| LoadError::Program {
             program: probe.program,
             source: Box::new(source),
@@ -445,7 +495,7 @@ fn attach_probes(ebpf: &mut Ebpf) -> Result<(Vec<&'static str>, Vec<OwnedLink>),
                 tracefs::check_layout(category, name, fields)?;
                 let program: &mut TracePoint = program.try_into().map_err(error)?;
                 // One program may serve several tracepoints, and the open
-                // program is loaded before the others: load each once.
+                // programs are loaded before the others: load each once.
                 if program.fd().is_err() {
                     program.load().map_err(error)?;
                 }

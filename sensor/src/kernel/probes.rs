@@ -241,6 +241,10 @@ const OPEN: &str = "opens through this syscall are not reported (some architectu
 /// The program every open-family syscall's exit runs.
 pub const OPEN_PROGRAM: &str = "sys_exit_open_family";
 
+/// The program attached in place of [`OPEN_PROGRAM`] where the kernel allows
+/// it: it settles most unwatched opens alone and tail-calls that one for the rest.
+pub const OPEN_FAST_PROGRAM: &str = "sys_exit_open_fast";
+
 /// The exit tracepoint of an open-family syscall: all four run one program,
 /// `sys_exit_open_family`, which tells them apart by the syscall number and reads
 /// their arguments from the saved registers (no entry program).
