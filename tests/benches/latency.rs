@@ -53,14 +53,6 @@ const TARGET_IDLE_MS: f64 = 5.0;
 const TARGET_LOADED_MS: f64 = 50.0;
 
 /// The tmp dir, removed however the benchmark ends.
-struct TmpDir(PathBuf);
-
-impl Drop for TmpDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 /// `sensorctl tail`, killed on drop; its stdout lines with their arrival times.
 struct Tail {
     child: Child,
@@ -227,8 +219,8 @@ fn main() -> anyhow::Result<()> {
         return Ok(());
     }
     let samples = bench_arg("--samples", 200);
-    let tmp = TmpDir(tmp_dir("latency"));
-    let dir = tmp.0.as_path();
+    let tmp = tmp_dir("latency");
+    let dir = tmp.path();
 
     make_certs(dir, &[node()]);
     let collector = Collector::start(dir, free_addr());

@@ -91,7 +91,7 @@ pub struct KubeletServer {
     state: Arc<State>,
     addr: SocketAddr,
     tls: Option<TlsAcceptor>,
-    dir: PathBuf,
+    dir: crate::TmpDir,
     ca_file: PathBuf,
     token_file: PathBuf,
     runtime: tokio::runtime::Handle,
@@ -293,7 +293,6 @@ impl Drop for KubeletServer {
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 

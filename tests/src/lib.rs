@@ -29,11 +29,48 @@ use sensor::{
 };
 
 /// A new directory under the temp dir, by its canonical path (the kernel
-/// reports paths with symlinks resolved).
-pub fn tmp_dir(label: &str) -> std::path::PathBuf {
+/// reports paths with symlinks resolved); removed when the guard drops.
+pub fn tmp_dir(label: &str) -> TmpDir {
     let dir = std::env::temp_dir().join(nonce(label));
     std::fs::create_dir_all(&dir).expect("creating a temp dir");
-    dir.canonicalize().expect("a canonical temp dir")
+    TmpDir(dir.canonicalize().expect("a canonical temp dir"))
+}
+
+/// A directory of a test's own, removed with everything in it when dropped: a
+/// suite run all day on a developer's machine would otherwise fill its disk
+/// (a delivery test leaves a SQLite database and its log). A test that fails
+/// keeps its directory, and says where, for whoever looks into the failure.
+pub struct TmpDir(std::path::PathBuf);
+
+impl TmpDir {
+    /// The directory.
+    pub fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl std::ops::Deref for TmpDir {
+    type Target = std::path::Path;
+
+    fn deref(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl AsRef<std::path::Path> for TmpDir {
+    fn as_ref(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Drop for TmpDir {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("kept {} after the failure", self.0.display());
+        } else if let Err(e) = std::fs::remove_dir_all(&self.0) {
+            eprintln!("cannot remove {}: {e}", self.0.display());
+        }
+    }
 }
 
 /// Whether the end-to-end tests can run here. When they cannot, prints why; under

@@ -174,7 +174,7 @@ async fn paths_deeper_than_the_walk_are_flagged_not_wrong() {
     }
     let (_sensor, mut reader) = start_with(&opens_only());
     let top = tmp_dir("deep");
-    let mut dir = top.clone();
+    let mut dir = top.to_path_buf();
     for _ in 0..60 {
         dir = dir.join("d");
     }
