@@ -7,7 +7,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use sensor::kernel::probes;
+use sensor::kernel::{btf::kernel_facts, probes};
 use sensor_tests::{
     can_load_ebpf, nonce,
     trace::{Trace, sensor_bin},
@@ -18,7 +18,9 @@ use serde_json::Value;
 /// first 15 bytes of a name).
 fn loaded_programs_of_ours() -> usize {
     let ours: Vec<&'static str> = probes::all()
-        .map(|p| &p.program[..p.program.len().min(15)])
+        .map(|p| p.program)
+        .chain([probes::OPEN_FAST_PROGRAM])
+        .map(|name| &name[..name.len().min(15)])
         .collect();
     aya::programs::loaded_programs()
         .filter_map(Result::ok)
@@ -29,9 +31,12 @@ fn loaded_programs_of_ours() -> usize {
 fn stops_cleanly_on(signal: libc::c_int) {
     let before = loaded_programs_of_ours();
     let mut trace = Trace::start(&["--poll-ms", "20"]);
+    // Every probe's program, and where the kernel allows the open fast path,
+    // its program too (attached in place of the full one, which it tail-calls).
+    let fast_path = usize::from(kernel_facts().expect("BTF").untrusted_mem);
     assert_eq!(
         loaded_programs_of_ours(),
-        before + {
+        before + fast_path + {
             let mut programs: Vec<&str> = probes::available().map(|p| p.program).collect();
             programs.sort_unstable();
             programs.dedup();

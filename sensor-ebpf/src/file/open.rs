@@ -126,7 +126,7 @@ fn open_args(task: Current, nr: i32) -> Option<OpenArgs> {
 /// The exit of every open-family syscall (`syscalls:sys_exit_open`, `_openat`,
 /// `_openat2`, `_creat`): one program attached to the four, so the verifier checks
 /// its path walks once. The record's syscall number tells which it was. Where
-/// the kernel allows [`sys_exit_open_fast`], that program is attached instead
+/// the kernel allows [`sys_exit_fast_open`], that program is attached instead
 /// and tail-calls this one for the opens it cannot settle.
 #[tracepoint]
 pub fn sys_exit_open_family(ctx: TracePointContext) -> u32 {
@@ -264,7 +264,7 @@ static OPEN_FULL: ProgramArray = ProgramArray::with_max_entries(1, 0);
 /// full program's code; the agent falls back to attaching the full program
 /// where the verifier refuses this one.
 #[tracepoint]
-pub fn sys_exit_open_fast(ctx: TracePointContext) -> u32 {
+pub fn sys_exit_fast_open(ctx: TracePointContext) -> u32 {
     if !enabled(EventKind::Open) {
         return 0;
     }

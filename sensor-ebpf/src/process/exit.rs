@@ -13,7 +13,7 @@ use crate::{
 /// `sched:sched_process_exit(struct task_struct *p)`, run in the exiting thread
 /// after `exit_code` is set and the process's live-thread count is decremented.
 #[tracepoint(category = "sched", name = "sched_process_exit")]
-pub fn sched_process_exit(ctx: TracePointContext) -> u32 {
+pub fn process_exit(ctx: TracePointContext) -> u32 {
     match try_sched_process_exit(&ctx) {
         Ok(()) => 0,
         Err(_) => 1,

@@ -79,7 +79,9 @@ pub const PROBES: &[Probe] = &[
         without: "no process creation events",
     },
     Probe {
-        program: "sched_process_exit",
+        // Not `sched_process_exit`: the kernel keeps 15 bytes of a name, and
+        // those would be the exec program's.
+        program: "process_exit",
         hook: Hook::TracePoint {
             category: "sched",
             name: "sched_process_exit",
@@ -243,7 +245,7 @@ pub const OPEN_PROGRAM: &str = "sys_exit_open_family";
 
 /// The program attached in place of [`OPEN_PROGRAM`] where the kernel allows
 /// it: it settles most unwatched opens alone and tail-calls that one for the rest.
-pub const OPEN_FAST_PROGRAM: &str = "sys_exit_open_fast";
+pub const OPEN_FAST_PROGRAM: &str = "sys_exit_fast_open";
 
 /// The exit tracepoint of an open-family syscall: all four run one program,
 /// `sys_exit_open_family`, which tells them apart by the syscall number and reads
