@@ -52,7 +52,6 @@ const RULE: &str = "Latency probe";
 const TARGET_IDLE_MS: f64 = 5.0;
 const TARGET_LOADED_MS: f64 = 50.0;
 
-/// The tmp dir, removed however the benchmark ends.
 /// `sensorctl tail`, killed on drop; its stdout lines with their arrival times.
 struct Tail {
     child: Child,
@@ -219,8 +218,9 @@ fn main() -> anyhow::Result<()> {
         return Ok(());
     }
     let samples = bench_arg("--samples", 200);
+    // Removed however the benchmark ends.
     let tmp = tmp_dir("latency");
-    let dir = tmp.path();
+    let dir: &Path = &tmp;
 
     make_certs(dir, &[node()]);
     let collector = Collector::start(dir, free_addr());

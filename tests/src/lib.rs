@@ -42,13 +42,6 @@ pub fn tmp_dir(label: &str) -> TmpDir {
 /// keeps its directory, and says where, for whoever looks into the failure.
 pub struct TmpDir(std::path::PathBuf);
 
-impl TmpDir {
-    /// The directory.
-    pub fn path(&self) -> &std::path::Path {
-        &self.0
-    }
-}
-
 impl std::ops::Deref for TmpDir {
     type Target = std::path::Path;
 

@@ -379,7 +379,6 @@ fn set_kinds(map: &mut Array<MapData, u32>, kinds: &[EventKind]) -> Result<(), L
     Ok(())
 }
 
-/// Loads tracepoint program `name` into the kernel.
 /// The last lines of the verifier's log in `error`: where it says why it
 /// refused a program (the whole log runs to thousands of lines).
 fn verifier_tail(error: &LoadError) -> String {
@@ -403,22 +402,20 @@ fn load_open_fast_path(ebpf: &mut Ebpf) -> Result<bool, LoadError> {
         );
         return Ok(false);
     }
-    load_program(ebpf, probes::OPEN_PROGRAM)?;
+    let program = probes::OPEN_PROGRAM;
+    let error = |source| LoadError::Program {
+        program,
+        source: Box::new(source),
+    };
+    load_program(ebpf, program)?;
+    // A copy of the fd: the program array below borrows the object mutably.
     let full = ebpf
-        .program(probes::OPEN_PROGRAM)
-        .ok_or(LoadError::NoProgram {
-            program: probes::OPEN_PROGRAM,
-        })?
+        .program(program)
+        .ok_or(LoadError::NoProgram { program })?
         .fd()
-        .map_err(|source| LoadError::Program {
-            program: probes::OPEN_PROGRAM,
-            source: Box::new(source),
-        })?
+        .map_err(error)?
         .try_clone()
-        .map_err(|source| LoadError::Program {
-            program: probes::OPEN_PROGRAM,
-            source: Box::new(source.into()),
-        })?;
+        .map_err(|e| error(e.into()))?;
     // Borrowed, not taken: the object keeps the map's fd open for as long as
     // the programs run. The kernel empties a program array once no process
     // holds it, and the fast program would then hand every open to nothing.
@@ -435,6 +432,7 @@ fn load_open_fast_path(ebpf: &mut Ebpf) -> Result<bool, LoadError> {
     Ok(true)
 }
 
+/// Loads tracepoint program `name` into the kernel.
 fn load_program(ebpf: &mut Ebpf, name: &'static str) -> Result<(), LoadError> {
     let error = |source| LoadError::Program {
         program: name,
