@@ -13,9 +13,12 @@
 //! key), so a lookup on the hot path is a few map probes and reference-count copies.
 //! Every few seconds a root's next lookup checks the files' inode, size and times
 //! (no read) and reads again only what changed, so a new user shows within that
-//! interval. A root that cannot be read (its processes gone, no `/etc/passwd` in a
-//! distroless image) gives no names and is checked again only at that interval,
-//! never per event; what it gave before is kept. Sizes are bounded: bytes read per
+//! interval. A root without files (no `/etc/passwd` in a distroless image) gives
+//! no names and is checked again only at that interval, never per event. A root
+//! none of whose given processes could be opened (all gone) is tried again after a
+//! short back-off, and within it only through processes not tried yet, so a dead
+//! process costs one failed open and a live one is not kept waiting behind it;
+//! what the root gave before is kept. Sizes are bounded: bytes read per
 //! file, entries per file, containers, and the memory of all of them together; the
 //! least recently used container goes first.
 //!
@@ -144,6 +147,9 @@ struct Root {
     groups: Table<Arc<str>>,
     /// Lookups before this trust what is held.
     next_check: Instant,
+    /// Processes whose root could not be opened since the last check that failed
+    /// (none after one that succeeded); until `next_check` only others are tried.
+    refused: Vec<u32>,
     last_used: Instant,
 }
 
@@ -153,6 +159,7 @@ impl Root {
             users: Table::default(),
             groups: Table::default(),
             next_check: now,
+            refused: Vec::new(),
             last_used: now,
         }
     }
@@ -184,6 +191,10 @@ const HOST_PID: u32 = 1;
 
 /// How soon a root none of whose processes could be opened is tried again.
 const RETRY_AFTER_FAILURE: Duration = Duration::from_millis(50);
+
+/// Most refused processes a root remembers; past it the oldest is forgotten
+/// (and may cost one more failed open).
+const MAX_REFUSED: usize = 32;
 
 impl UserCache {
     /// An empty cache; files are read on first use.
@@ -313,25 +324,51 @@ fn refresh(
     now: Instant,
 ) -> bool {
     root.last_used = now;
-    if now < root.next_check {
+    let due = now >= root.next_check;
+    if !due && root.refused.is_empty() {
         stats.hits += 1;
         return false;
     }
-    root.next_check = now + config.check_interval;
-    stats.checks += 1;
-    let Some(dir) = pids
+    if due {
+        root.refused.clear();
+    }
+    // Within a failure's back-off only processes not tried yet are worth an open:
+    // the first host events after a start are often of short-lived runc
+    // processes (and pid 1 may be guarded), and the next event's own process may
+    // still be alive.
+    let mut tried = false;
+    let mut refused = Vec::new();
+    let dir = pids
         .into_iter()
-        .find_map(|pid| read::open_root(&config.proc_root, pid).ok())
-    else {
+        .filter(|pid| !root.refused.contains(pid))
+        .find_map(|pid| {
+            tried = true;
+            let opened = read::open_root(&config.proc_root, pid).ok();
+            if opened.is_none() {
+                refused.push(pid);
+            }
+            opened
+        });
+    if !tried {
+        stats.hits += 1;
+        return false;
+    }
+    stats.checks += 1;
+    let Some(dir) = dir else {
         // Keep what the root gave before: its processes are gone, not its files.
-        // Try again soon rather than after a whole interval: the next event
-        // may come from a process that is still alive (the first host events
-        // after a start are often of short-lived runc processes, and pid 1 may
-        // be guarded), and until then this root names nobody.
+        // Try again soon rather than after a whole interval: until then this
+        // root names nobody.
         stats.failures += 1;
-        root.next_check = now + config.check_interval.min(RETRY_AFTER_FAILURE);
+        if due {
+            root.next_check = now + config.check_interval.min(RETRY_AFTER_FAILURE);
+        }
+        root.refused.extend(refused);
+        let excess = root.refused.len().saturating_sub(MAX_REFUSED);
+        root.refused.drain(..excess);
         return false;
     };
+    root.refused.clear();
+    root.next_check = now + config.check_interval;
     let users = update(
         &mut root.users,
         key,

@@ -304,6 +304,33 @@ fn gone_processes_are_not_retried_per_event_and_keep_what_was_read() {
 }
 
 #[test]
+fn a_live_process_is_tried_within_the_back_off_of_a_gone_one() {
+    let proc = FakeProc::new("backoff");
+    // Pid 1 guarded, as it is on this machine.
+    fs::remove_dir_all(proc.0.join("1")).expect("removing pid 1");
+    proc.write(100, "etc/passwd", APP_PASSWD);
+    let mut cache = proc.cache();
+    let t0 = Instant::now();
+    assert_eq!(user(&cache.names(None, [998], ids(4242, 0), t0)), None);
+    // Pid 1 and 998 refused; the same chain again is not retried.
+    let soon = t0 + Duration::from_millis(1);
+    assert_eq!(user(&cache.names(None, [998], ids(4242, 0), soon)), None);
+    assert_eq!(
+        (cache.stats().checks, cache.stats().hits),
+        (1, 1),
+        "{:?}",
+        cache.stats()
+    );
+    // Another gone process costs one more failed try, not a wait.
+    assert_eq!(user(&cache.names(None, [997], ids(4242, 0), soon)), None);
+    assert_eq!(cache.stats().failures, 2, "{:?}", cache.stats());
+    // A process that is alive names the event at once, within the back-off.
+    let names = cache.names(None, [999, 100], ids(4242, 0), soon);
+    assert_eq!(user(&names), Some("appuser"), "{:?}", cache.stats());
+    assert_eq!(cache.stats().checks, 3, "{:?}", cache.stats());
+}
+
+#[test]
 fn symlinks_cannot_leave_the_root() {
     let proc = FakeProc::new("escape");
     // A file outside the container's root that a hostile image points at.
