@@ -4,7 +4,6 @@ use aya_ebpf::{
     bindings::{BPF_RB_AVAIL_DATA, BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP},
     helpers::{
         bpf_get_current_ancestor_cgroup_id, bpf_get_current_cgroup_id, bpf_ktime_get_boot_ns,
-        bpf_ktime_get_ns,
     },
 };
 use sensor_common::{
@@ -16,7 +15,7 @@ use sensor_common::{
 
 use crate::{
     kernel::Current,
-    maps::{self, COUNTERS, EVENTS, KINDS, LAST_QUIET_WAKEUP, SCOPE_CGROUPS},
+    maps::{self, COUNTERS, EVENTS, KINDS, QUIET_UNTIL, SCOPE_CGROUPS},
 };
 
 /// Whether the agent turned `kind` on and the current task is in scope.
@@ -82,12 +81,13 @@ pub fn fill_header(header: &mut EventHeader, kind: EventKind, task: Current) {
 
 /// Flags for `bpf_ringbuf_submit`. Waking the reader costs about 8.5 µs on a VM, so a
 /// record wakes it once `WAKEUP_BYTES` of data wait unread, or when it is alone
-/// in the ring and no such record woke the reader for `QUIET_WAKEUP_NS` (a quiet
-/// machine's events are read at once, a busy one's in batches); the reader
-/// polls on a timer as well, which bounds the latency of what falls between.
-/// `T` is the record reserved in the ring and about to be submitted (`()` for
-/// one copied in by `bpf_ringbuf_output`): a reserved record already counts as
-/// unread data, so alone it leaves its own size waiting.
+/// in the ring and the reader is neither known to look soon nor was woken so
+/// within `QUIET_WAKEUP_NS` (a quiet machine's events are read at once, a busy
+/// one's in batches by the reader's own timer, which costs the workload no
+/// wakeup); the reader polls on a timer as well, which bounds the latency of
+/// what falls between. `T` is the record reserved in the ring and about to be
+/// submitted (`()` for one copied in by `bpf_ringbuf_output`): a reserved
+/// record already counts as unread data, so alone it leaves its own size waiting.
 #[inline(always)]
 pub fn submit_flags<T>() -> u64 {
     let threshold = maps::wakeup_bytes();
@@ -107,14 +107,14 @@ pub fn submit_flags<T>() -> u64 {
     let gap = maps::quiet_wakeup_ns();
     if waiting <= own
         && gap != 0
-        && let Some(last) = LAST_QUIET_WAKEUP.get_ptr_mut(0)
+        && let Some(until) = QUIET_UNTIL.get_ptr_mut(0)
     {
         // SAFETY: this helper has no preconditions.
-        let now = unsafe { bpf_ktime_get_ns() };
-        // SAFETY: a map value; a racing CPU's write only lets one more wakeup through.
-        let last = unsafe { &mut *last };
-        if now.wrapping_sub(*last) >= gap {
-            *last = now;
+        let now = unsafe { bpf_ktime_get_boot_ns() };
+        // SAFETY: a map value; a racing write only moves one wakeup (see QUIET_UNTIL).
+        let until = unsafe { &mut *until };
+        if now >= *until {
+            *until = now.saturating_add(gap);
             return BPF_RB_FORCE_WAKEUP as u64;
         }
     }

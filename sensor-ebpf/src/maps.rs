@@ -69,11 +69,13 @@ static WAKEUP_BYTES: u64 = 0;
 #[unsafe(no_mangle)]
 static QUIET_WAKEUP_NS: u64 = 0;
 
-/// When a record last woke the reader for being alone in the ring (the
-/// monotonic clock, ns). Written by every CPU without a lock: a lost write only
-/// lets one more wakeup through.
+/// Before this time (the boot clock, ns) no record wakes the reader for being
+/// alone in the ring: the quiet gap past the last such wakeup, or, written by
+/// the reader, the time it will look anyway. Written by every CPU and the reader
+/// without a lock: a lost write lets one more wakeup through, or holds one back
+/// until the reader's next look.
 #[map]
-pub static LAST_QUIET_WAKEUP: Array<u64> = Array::with_max_entries(1, 0);
+pub static QUIET_UNTIL: Array<u64> = Array::with_max_entries(1, 0);
 
 /// The agent's own process id, set at load, so it can leave out its own bpf(2) calls.
 #[unsafe(no_mangle)]

@@ -249,7 +249,11 @@ impl KernelSensor {
             WakeupPolicy::Batched { .. } => config.quiet_wakeup.map(|gap| gap * 2),
             WakeupPolicy::EveryEvent => None,
         };
-        let reader = EventReader::new(ring, config.poll_interval, recheck)?;
+        let quiet_until = match recheck {
+            Some(_) => Some(take_map(&mut ebpf, "QUIET_UNTIL")?),
+            None => None,
+        };
+        let reader = EventReader::new(ring, config.poll_interval, recheck, quiet_until)?;
         let sensor = Self {
             _ebpf: ebpf,
             links,
