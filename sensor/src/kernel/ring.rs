@@ -70,6 +70,11 @@ pub struct EventReader {
     quiet_until: Option<QuietUntil>,
 }
 
+/// How late the reader's timer may fire: tokio's timer rounds a deadline up to
+/// the next millisecond, and the thread takes a moment to run. A reader that
+/// is later still is woken, which costs a wakeup and loses nothing.
+const TIMER_SLACK: Duration = Duration::from_millis(2);
+
 /// The reader's side of `QUIET_UNTIL`.
 struct QuietUntil {
     map: Array<MapData, u64>,
@@ -147,7 +152,8 @@ impl EventReader {
         if let Some(quiet) = &mut self.quiet_until {
             if self.recent {
                 // Records meanwhile need not wake a reader that looks by then.
-                let wait_ns = u64::try_from(wait.as_nanos()).unwrap_or(u64::MAX);
+                // Its timer fires late by up to a tick, so it is given that too.
+                let wait_ns = u64::try_from((wait + TIMER_SLACK).as_nanos()).unwrap_or(u64::MAX);
                 quiet.write(clock::boot_ns_now().saturating_add(wait_ns));
             } else if quiet.holding {
                 // Going quiet: records from now on wake the reader again. Those
