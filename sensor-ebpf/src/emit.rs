@@ -71,9 +71,10 @@ pub fn fill_header(header: &mut EventHeader, kind: EventKind, task: Current) {
     header.gid = current.gid;
     header.comm = current.comm;
     (header.start_ns, header.exec_seq) = task.process_start();
-    // Only the idle task has no parent with a tgid; a 0 means the read failed.
+    // Only the idle task (0) and its two children, init (1) and kthreadd (2),
+    // have no parent with a tgid; for any other a 0 means the read failed.
     header.ppid = task.parent_tgid();
-    if header.ppid == 0 && header.tgid != 0 {
+    if header.ppid == 0 && header.tgid > 2 {
         header.flags |= flags::PPID_UNREADABLE;
         count(kind, DropReason::ReadFailed);
     }
