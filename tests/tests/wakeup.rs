@@ -13,11 +13,16 @@ const EXECS: usize = 200;
 
 /// Runs the workload under `policy`; returns the reader's stats and the events seen.
 async fn run(policy: WakeupPolicy) -> (ReaderStats, usize) {
-    let config = sensor::kernel::KernelConfig {
+    run_with(&sensor::kernel::KernelConfig {
         kinds: vec![sensor::event::EventKind::Exec],
         ..test_config(policy)
-    };
-    let (_sensor, mut reader) = start_with(&config);
+    })
+    .await
+}
+
+/// Runs the workload under `config`; returns the reader's stats and the events seen.
+async fn run_with(config: &sensor::kernel::KernelConfig) -> (ReaderStats, usize) {
+    let (_sensor, mut reader) = start_with(config);
     let marker = nonce("wakeup");
     let mut workload = spawn_execs(EXECS, &marker);
     let events = read_until(&mut reader, Duration::from_secs(60), |events| {
@@ -27,6 +32,17 @@ async fn run(policy: WakeupPolicy) -> (ReaderStats, usize) {
     assert!(workload.wait().expect("waiting for the workload").success());
     let seen = events.iter().filter(|e| is_marked(e, &marker)).count();
     (reader.stats(), seen)
+}
+
+/// Quiet wakeups on (1 ms), a timer that never fires by itself and a threshold
+/// no test reaches: only quiet wakeups and the reader's re-looks deliver.
+fn quiet_config(kinds: Vec<sensor::event::EventKind>) -> sensor::kernel::KernelConfig {
+    sensor::kernel::KernelConfig {
+        poll_interval: Duration::from_secs(3600),
+        quiet_wakeup: Some(Duration::from_millis(1)),
+        kinds,
+        ..test_config(WakeupPolicy::Batched { bytes: 1 << 20 })
+    }
 }
 
 #[tokio::test]
@@ -97,37 +113,29 @@ async fn a_lone_event_on_a_quiet_machine_wakes_the_reader() {
     if !can_load_ebpf("wakeup_quiet") {
         return;
     }
-    // A timer that never fires and a threshold no lone event reaches: only the
-    // quiet wakeup can deliver.
-    let config = sensor::kernel::KernelConfig {
-        poll_interval: Duration::from_secs(3600),
-        quiet_wakeup: Some(Duration::from_millis(1)),
-        kinds: vec![sensor::event::EventKind::Exec],
-        ..test_config(WakeupPolicy::Batched { bytes: 1 << 20 })
-    };
-    let (_sensor, mut reader) = start_with(&config);
-    let mut last_read = 0;
+    // A lone event reaches no threshold: only the quiet wakeup can deliver it.
+    let (_sensor, mut reader) = start_with(&quiet_config(vec![sensor::event::EventKind::Exec]));
     for i in 0..5 {
         // Let the reader go quiet: its short re-look after the last records
-        // finds none, and from then on it waits for a wakeup.
+        // finds none, it tells the kernel so, and then waits for a wakeup. A
+        // read that waits 50 ms without records is past that point; one that
+        // returns saw other execs on the machine, so go round again.
         let mut scratch = Vec::new();
-        while last_read > 0 {
-            last_read =
-                tokio::time::timeout(Duration::from_secs(30), reader.read_batch(&mut scratch))
-                    .await
-                    .expect("a re-look within 30 s")
-                    .expect("reading the ring buffer");
+        while tokio::time::timeout(Duration::from_millis(50), reader.read_batch(&mut scratch))
+            .await
+            .is_ok()
+        {
+            scratch.clear();
         }
         let before = reader.stats().wakeups;
         let marker = nonce(&format!("quiet-{i}"));
         let mut workload = spawn_execs(1, &marker);
         let mut events = Vec::new();
         while !events.iter().any(|e| is_marked(e, &marker)) {
-            last_read =
-                tokio::time::timeout(Duration::from_secs(30), reader.read_batch(&mut events))
-                    .await
-                    .expect("a quiet wakeup within 30 s")
-                    .expect("reading the ring buffer");
+            tokio::time::timeout(Duration::from_secs(30), reader.read_batch(&mut events))
+                .await
+                .expect("a quiet wakeup within 30 s")
+                .expect("reading the ring buffer");
         }
         assert!(workload.wait().expect("waiting for the workload").success());
         assert!(
@@ -135,8 +143,6 @@ async fn a_lone_event_on_a_quiet_machine_wakes_the_reader() {
             "round {i}: no wakeup delivered it: {:?}",
             reader.stats()
         );
-        // Longer than the gap, so the next lone event may wake the reader again.
-        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
@@ -145,31 +151,16 @@ async fn a_busy_reader_looks_on_its_timer_and_is_not_woken() {
     if !can_load_ebpf("wakeup_busy") {
         return;
     }
-    // Quiet wakeups on, and a timer that never fires by itself: while records
-    // keep coming, the reader's short re-looks read them, and it tells the
-    // kernel so, which then leaves it asleep. Before, a record into the ring
-    // the reader had just emptied woke it about once a millisecond.
-    let config = sensor::kernel::KernelConfig {
-        poll_interval: Duration::from_secs(3600),
-        quiet_wakeup: Some(Duration::from_millis(1)),
-        kinds: vec![
-            sensor::event::EventKind::Exec,
-            sensor::event::EventKind::Fork,
-            sensor::event::EventKind::Exit,
-        ],
-        ..test_config(WakeupPolicy::Batched { bytes: 1 << 20 })
-    };
-    let (_sensor, mut reader) = start_with(&config);
-    let marker = nonce("busy");
-    let mut workload = spawn_execs(EXECS, &marker);
-    let events = read_until(&mut reader, Duration::from_secs(60), |events| {
-        events.iter().filter(|e| is_marked(e, &marker)).count() >= EXECS
-    })
+    // While records keep coming, the reader's short re-looks read them, and it
+    // tells the kernel so, which then leaves it asleep. Before, a record into
+    // the ring the reader had just emptied woke it about once a millisecond.
+    let (stats, seen) = run_with(&quiet_config(vec![
+        sensor::event::EventKind::Exec,
+        sensor::event::EventKind::Fork,
+        sensor::event::EventKind::Exit,
+    ]))
     .await;
-    assert!(workload.wait().expect("waiting for the workload").success());
-    let seen = events.iter().filter(|e| is_marked(e, &marker)).count();
     assert_eq!(seen, EXECS, "events were lost");
-    let stats = reader.stats();
     eprintln!("{stats:?}");
     // A machine slow enough to leave gaps of more than 2 ms between records
     // sends the reader quiet, and the next record wakes it: allow some of that.

@@ -249,10 +249,9 @@ impl KernelSensor {
             WakeupPolicy::Batched { .. } => config.quiet_wakeup.map(|gap| gap * 2),
             WakeupPolicy::EveryEvent => None,
         };
-        let quiet_until = match recheck {
-            Some(_) => Some(take_map(&mut ebpf, "QUIET_UNTIL")?),
-            None => None,
-        };
+        let quiet_until = recheck
+            .map(|_| take_map(&mut ebpf, "QUIET_UNTIL"))
+            .transpose()?;
         let reader = EventReader::new(ring, config.poll_interval, recheck, quiet_until)?;
         let sensor = Self {
             _ebpf: ebpf,

@@ -35,6 +35,11 @@ impl FakeProc {
         proc
     }
 
+    /// Makes pid 1's root unreadable, as a sandbox that guards its init does.
+    fn guard_pid_1(&self) {
+        fs::remove_dir_all(self.0.join("1")).expect("removing pid 1");
+    }
+
     /// The root directory of process `pid`, made if needed.
     fn root(&self, pid: u32) -> PathBuf {
         let root = self.0.join(pid.to_string()).join("root");
@@ -106,7 +111,7 @@ fn the_host_is_named_from_pid_1s_root() {
 #[test]
 fn the_host_is_named_through_its_processes_where_pid_1_is_guarded() {
     let proc = FakeProc::new("guarded");
-    fs::remove_dir_all(proc.0.join("1")).expect("removing pid 1");
+    proc.guard_pid_1();
     proc.write(200, "etc/passwd", HOST_PASSWD);
     let mut cache = proc.cache();
     let names = cache.names(None, [200], ids(1000, 0), Instant::now());
@@ -306,8 +311,7 @@ fn gone_processes_are_not_retried_per_event_and_keep_what_was_read() {
 #[test]
 fn a_live_process_is_tried_within_the_back_off_of_a_gone_one() {
     let proc = FakeProc::new("backoff");
-    // Pid 1 guarded, as it is on this machine.
-    fs::remove_dir_all(proc.0.join("1")).expect("removing pid 1");
+    proc.guard_pid_1();
     proc.write(100, "etc/passwd", APP_PASSWD);
     let mut cache = proc.cache();
     let t0 = Instant::now();
