@@ -2,17 +2,17 @@
 //!
 //! `cargo xtask bench kernel [-- --runs N --opens N --execs N --connects N]`
 //!
-//! Three storms run in this process (opens and connects) or its children (execs):
-//! open/close of a file outside the watched prefixes, exec of /bin/true, and TCP
-//! connects over loopback. Each runs with no sensor, with the floor (empty programs
+//! Four storms run in this process (opens and connects) or its children (execs):
+//! open/close of a file outside the watched prefixes, exec of /bin/true, TCP
+//! connects over loopback accepted by the same thread, and the same connects
+//! answered by another thread (round trips, which also measure how fast an idle
+//! core wakes). Each runs with no sensor, with the floor (empty programs
 //! on the same hooks), and with the sensor (all programs, the open filter on, the
 //! reader draining the ring), the three interleaved within every run so they share
 //! the machine's load. Medians of throughput and the ratios are printed.
 //!
 //! The floor and the sensor are held by a child process (this benchmark run
-//! again), as the agent is in deployment: the storms' own process holds none of
-//! their programs, maps and links. Held in-process, the floor alone cost the
-//! exec storm some 4% that a floor held by another process did not.
+//! again, see `sensor_tests::holder`), as the agent is in deployment.
 
 use std::{
     sync::{
@@ -27,9 +27,10 @@ use sensor_common::DropReason;
 use sensor_tests::{
     bench_arg, can_load_ebpf, exec_of,
     floor::Floor,
+    holder::{self, Holder},
     nonce,
     progtime::{Recording, Snapshot},
-    workload::{connect_storm, exec_storm, open_storm},
+    workload::{connect_round_trips, connect_storm, exec_storm, open_storm},
 };
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -40,7 +41,7 @@ enum Setup {
 }
 
 const SETUPS: [Setup; 3] = [Setup::None, Setup::Floor, Setup::Sensor];
-const STORMS: [&str; 3] = ["open/close", "exec", "connect"];
+const STORMS: [&str; 4] = ["open/close", "exec", "connect", "round trip"];
 
 /// A file outside every watched prefix.
 const UNWATCHED: &std::ffi::CStr = c"/etc/hostname";
@@ -101,74 +102,27 @@ fn start_sensor(marker: String) -> Running {
     }
 }
 
-/// The environment variable that makes this benchmark a holder: `floor`, or
-/// `sensor` with the exec marker in [`MARKER_ENV`].
-const HOLD_ENV: &str = "SENSOR_BENCH_KERNEL_HOLD";
 /// The marker of the execs a holding sensor counts.
 const MARKER_ENV: &str = "SENSOR_BENCH_KERNEL_MARKER";
 
-/// The child's side: attaches what `role` names, says `ready`, holds it until
-/// its stdin closes, then detaches and, for the sensor, prints its ring-full
+/// The holder's side (see [`holder`]): attaches what `role` names, holds it
+/// until released, then detaches and, for the sensor, prints its ring-full
 /// drops and the marked execs it saw.
 fn hold(role: &str) {
-    use std::io::{Read, Write};
-    let floor = (role == "floor").then(|| Floor::start().expect("loading the floor"));
-    let sensor = (role == "sensor").then(|| {
-        start_sensor(std::env::var(MARKER_ENV).expect("the marker of the execs to count"))
-    });
-    let mut out = std::io::stdout();
-    writeln!(out, "ready")
-        .and_then(|()| out.flush())
-        .expect("saying ready");
-    let _ = std::io::stdin().read_to_end(&mut Vec::new());
-    if let Some(running) = sensor {
-        // Let the reader's timer pick up the tail before stopping it.
-        std::thread::sleep(Duration::from_millis(300));
-        running.stop.store(true, Ordering::Relaxed);
-        let ring_full = running.thread.join().expect("the reader thread");
-        let execs = running.execs.load(Ordering::Relaxed);
-        writeln!(out, "{ring_full} {execs}").expect("reporting");
+    if role == "floor" {
+        Floor::hold().expect("holding the floor");
+        return;
     }
-    drop(floor);
-}
-
-/// A child process running [`hold`]: the floor's empty programs, or the sensor
-/// and its reader.
-struct Holder {
-    child: std::process::Child,
-    out: std::io::BufReader<std::process::ChildStdout>,
-}
-
-impl Holder {
-    fn start(role: &str, marker: &str) -> Self {
-        use std::io::BufRead;
-        let mut child =
-            std::process::Command::new(std::env::current_exe().expect("this benchmark"))
-                .env(HOLD_ENV, role)
-                .env(MARKER_ENV, marker)
-                .stdin(std::process::Stdio::piped())
-                .stdout(std::process::Stdio::piped())
-                .spawn()
-                .expect("starting the holder");
-        let mut out = std::io::BufReader::new(child.stdout.take().expect("the holder's stdout"));
-        let mut line = String::new();
-        out.read_line(&mut line).expect("reading the holder");
-        assert_eq!(line.trim(), "ready", "the holder for {role} did not start");
-        Self { child, out }
-    }
-
-    /// Closes the holder's stdin and waits for it; returns what it printed last.
-    fn stop(mut self) -> String {
-        use std::io::Read;
-        drop(self.child.stdin.take());
-        let mut rest = String::new();
-        self.out
-            .read_to_string(&mut rest)
-            .expect("reading the holder");
-        let status = self.child.wait().expect("waiting for the holder");
-        assert!(status.success(), "the holder failed: {status}");
-        rest
-    }
+    assert_eq!(role, "sensor", "no such holder");
+    let running =
+        start_sensor(std::env::var(MARKER_ENV).expect("the marker of the execs to count"));
+    holder::hold_until_released();
+    // Let the reader's timer pick up the tail before stopping it.
+    std::thread::sleep(Duration::from_millis(300));
+    running.stop.store(true, Ordering::Relaxed);
+    let ring_full = running.thread.join().expect("the reader thread");
+    let execs = running.execs.load(Ordering::Relaxed);
+    println!("{ring_full} {execs}");
 }
 
 /// What a setup attached: nothing, or the holder of its programs.
@@ -182,8 +136,8 @@ impl Setup {
         Attached {
             holder: match self {
                 Setup::None => None,
-                Setup::Floor => Some(Holder::start("floor", marker)),
-                Setup::Sensor => Some(Holder::start("sensor", marker)),
+                Setup::Floor => Some(Holder::start("floor", &[])),
+                Setup::Sensor => Some(Holder::start("sensor", &[(MARKER_ENV, marker)])),
             },
         }
     }
@@ -211,7 +165,7 @@ fn median(values: &mut [f64]) -> f64 {
 }
 
 fn main() {
-    if let Ok(role) = std::env::var(HOLD_ENV) {
+    if let Some(role) = holder::role() {
         hold(&role);
         return;
     }
@@ -241,6 +195,7 @@ fn main() {
                 open_storm(UNWATCHED, opens),
                 exec_storm(execs, &marker),
                 connect_storm(connects),
+                connect_round_trips(connects),
             ];
             if let Some((full, seen)) = attached.detach() {
                 ring_full += full;
@@ -250,8 +205,8 @@ fn main() {
                 rates[w][s].push(rate);
             }
             eprintln!(
-                "run {run} {setup:?}: open {:.0}/s exec {:.0}/s connect {:.0}/s",
-                measured[0], measured[1], measured[2]
+                "run {run} {setup:?}: open {:.0}/s exec {:.0}/s connect {:.0}/s round trip {:.0}/s",
+                measured[0], measured[1], measured[2], measured[3]
             );
         }
     }
@@ -311,10 +266,11 @@ fn program_time(opens: u64, execs: u64, connects: u64) {
     let marker = nonce("bench-exec");
     let floor = Setup::Floor.attach(&marker);
     let sensor = Setup::Sensor.attach(&marker);
-    let storms: [(u64, &dyn Fn() -> f64); 3] = [
+    let storms: [(u64, &dyn Fn() -> f64); 4] = [
         (opens, &|| open_storm(UNWATCHED, opens)),
         (execs, &|| exec_storm(execs, &marker)),
         (connects, &|| connect_storm(connects)),
+        (connects, &|| connect_round_trips(connects)),
     ];
     // cost[storm][floor, sensor] = ns per operation, one per round
     let mut cost = vec![[Vec::new(), Vec::new()]; STORMS.len()];

@@ -3,16 +3,18 @@
 //!
 //! `cargo xtask bench storms [-- --runs N --opens N --watched-opens N --execs N --connects N]`
 //!
-//! Four storms: open/close of a file outside every watched prefix, open/close
+//! Five storms: open/close of a file outside every watched prefix, open/close
 //! of a file the default rules watch (every open reaches the rules), exec of
-//! /bin/true by posix_spawn, and loopback TCP connects. Each runs with no
-//! observer, with the floor (an empty program on every hook the sensor uses),
-//! with the agent (`sensor run`, default rules, findings discarded), and with
-//! each peer: libbpf-tools' `opensnoop` and `execsnoop` printing every event to
-//! a file, and a bpftrace one-liner that only counts. Setups are interleaved
-//! within every run, so they share the machine's load. The agent's kernel drops
-//! are read from its `/metrics` after each run: a fast sensor that loses events
-//! would not be a result.
+//! /bin/true by posix_spawn, loopback TCP connects accepted by the same thread,
+//! and the same connects answered by another thread (round trips, which also
+//! measure how fast an idle core wakes). Each runs with no observer, with the
+//! floor (an empty program on every hook the sensor uses, held by a child
+//! process: see `sensor_tests::holder`), with the agent (`sensor run`, default
+//! rules, findings discarded), and with each peer: libbpf-tools' `opensnoop`
+//! and `execsnoop` printing every event to a file, and a bpftrace one-liner
+//! that only counts. Setups are interleaved within every run, so they share the
+//! machine's load. The agent's kernel drops are read from its `/metrics` after
+//! each run: a fast sensor that loses events would not be a result.
 
 use std::{ffi::CString, time::Duration};
 
@@ -20,11 +22,12 @@ use sensor_tests::{
     agent::Agent,
     bench_arg, can_load_ebpf,
     floor::Floor,
+    holder::{self, Holder},
     nonce,
     peers::{Peer, Running},
     report::Report,
     tmp_dir,
-    workload::{connect_storm, exec_storm, open_storm},
+    workload::{connect_round_trips, connect_storm, exec_storm, open_storm},
 };
 use serde_json::json;
 
@@ -55,19 +58,23 @@ impl Setup {
 /// What a setup started.
 enum Attached {
     Nothing,
-    Floor(Floor),
+    Floor(Holder),
     Sensor(Agent),
     Peer(Running),
 }
 
-const STORMS: [(&str, &str); 4] = [
+const STORMS: [(&str, &str); 5] = [
     ("open/close unwatched", "opens/s"),
     ("open/close watched", "opens/s"),
     ("exec", "execs/s"),
     ("connect", "connects/s"),
+    ("connect round trip", "connects/s"),
 ];
 
 fn main() -> anyhow::Result<()> {
+    if holder::role().is_some() {
+        return Floor::hold();
+    }
     if !can_load_ebpf("bench storms") {
         return Ok(());
     }
@@ -98,7 +105,7 @@ fn main() -> anyhow::Result<()> {
             let out = dir.join(format!("{}.out", setup.name()));
             let attached = match setup {
                 Setup::None => Attached::Nothing,
-                Setup::Floor => Attached::Floor(Floor::start()?),
+                Setup::Floor => Attached::Floor(Holder::start("floor", &[])),
                 Setup::Sensor => {
                     Attached::Sensor(Agent::start(&["--stdout".into()], &dir.join("agent.log"))?)
                 }
@@ -114,6 +121,7 @@ fn main() -> anyhow::Result<()> {
                 open_storm(&watched, watched_opens),
                 exec_storm(execs, &marker),
                 connect_storm(connects),
+                connect_round_trips(connects),
             ];
             match attached {
                 Attached::Sensor(agent) => {
@@ -130,7 +138,9 @@ fn main() -> anyhow::Result<()> {
                     agent.stop()?;
                 }
                 Attached::Peer(peer) => peer.stop(),
-                Attached::Floor(floor) => drop(floor),
+                Attached::Floor(floor) => {
+                    floor.stop();
+                }
                 Attached::Nothing => {}
             }
             let _ = std::fs::remove_file(&out);
@@ -138,12 +148,13 @@ fn main() -> anyhow::Result<()> {
                 report.add(storm, setup.name(), rate);
             }
             eprintln!(
-                "run {run} {:15} unwatched {:>9.0}/s watched {:>9.0}/s exec {:>6.0}/s connect {:>6.0}/s",
+                "run {run} {:15} unwatched {:>9.0}/s watched {:>9.0}/s exec {:>6.0}/s connect {:>6.0}/s round trip {:>6.0}/s",
                 setup.name(),
                 measured[0],
                 measured[1],
                 measured[2],
-                measured[3]
+                measured[3],
+                measured[4]
             );
         }
     }

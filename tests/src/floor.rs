@@ -69,4 +69,12 @@ impl Floor {
         }
         Ok(Self { _ebpf: ebpf })
     }
+
+    /// A benchmark's holder of the floor (see [`crate::holder`]): attaches it,
+    /// holds it until released, then detaches.
+    pub fn hold() -> anyhow::Result<()> {
+        let _floor = Self::start()?;
+        crate::holder::hold_until_released();
+        Ok(())
+    }
 }

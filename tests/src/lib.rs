@@ -12,6 +12,7 @@ pub mod container;
 pub mod facts;
 pub mod findings;
 pub mod floor;
+pub mod holder;
 pub mod kubelet;
 pub mod peers;
 pub mod progtime;

@@ -77,12 +77,36 @@ pub fn exec_storm(n: u64, marker: &str) -> f64 {
     n as f64 / start.elapsed().as_secs_f64()
 }
 
-/// Connects over loopback `n` times, one at a time: the server accepts and answers
-/// a byte before the client connects again, so the accept queue never overflows
-/// (an overflow drops SYNs, and each retransmission costs a second). The client
-/// closes with a reset, so no side is left in TIME_WAIT to fill the port space.
-/// Returns connections per second.
+/// Connects over loopback `n` times from this one thread, accepting each
+/// connection itself, then closes both ends (the client with a reset, so no
+/// side is left in TIME_WAIT to fill the port space). On loopback the
+/// handshake completes inside connect(2), so no thread waits for another: the
+/// rate is what the syscalls cost (socket, connect, accept, setsockopt, two
+/// closes). A storm whose two threads hand each connection to each other
+/// ([`connect_round_trips`]) measures how fast the other core wakes as much as
+/// the syscalls. Returns connections per second.
 pub fn connect_storm(n: u64) -> f64 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("binding");
+    let addr = listener.local_addr().expect("an address");
+    let start = Instant::now();
+    for _ in 0..n {
+        let client = TcpStream::connect(addr).expect("connecting");
+        let (server, _) = listener.accept().expect("accepting");
+        reset_on_close(&client);
+        drop(client);
+        drop(server);
+    }
+    n as f64 / start.elapsed().as_secs_f64()
+}
+
+/// Connects over loopback `n` times, one at a time, with another thread
+/// accepting: it accepts and answers a byte before the client connects again,
+/// so the accept queue never overflows (an overflow drops SYNs, and each
+/// retransmission costs a second). The client closes with a reset, as in
+/// [`connect_storm`]. Every connection waits for the other thread to wake, so
+/// on this VM the rate follows whether the other core sleeps as much as what
+/// the syscalls cost. Returns connections per second.
+pub fn connect_round_trips(n: u64) -> f64 {
     use std::io::{Read, Write};
     let listener = TcpListener::bind("127.0.0.1:0").expect("binding");
     let addr = listener.local_addr().expect("an address");
@@ -93,26 +117,32 @@ pub fn connect_storm(n: u64) -> f64 {
             let _ = conn.read(&mut [0u8; 1]);
         }
     });
-    let linger = libc::linger {
-        l_onoff: 1,
-        l_linger: 0,
-    };
     let start = Instant::now();
     for _ in 0..n {
         let mut stream = TcpStream::connect(addr).expect("connecting");
         stream.read_exact(&mut [0u8; 1]).expect("the answer");
-        // SAFETY: a valid socket and option.
-        unsafe {
-            libc::setsockopt(
-                stream.as_raw_fd(),
-                libc::SOL_SOCKET,
-                libc::SO_LINGER,
-                (&linger as *const libc::linger).cast(),
-                std::mem::size_of::<libc::linger>() as u32,
-            )
-        };
+        reset_on_close(&stream);
     }
     let rate = n as f64 / start.elapsed().as_secs_f64();
     acceptor.join().expect("the acceptor");
     rate
+}
+
+/// Makes closing `stream` send a reset, so no side stays in TIME_WAIT.
+fn reset_on_close(stream: &TcpStream) {
+    let linger = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    // SAFETY: a valid socket and option.
+    let set = unsafe {
+        libc::setsockopt(
+            stream.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            (&linger as *const libc::linger).cast(),
+            std::mem::size_of::<libc::linger>() as u32,
+        )
+    };
+    assert_eq!(set, 0, "setting SO_LINGER");
 }
