@@ -46,8 +46,9 @@ pub struct KernelConfig {
     pub poll_interval: Duration,
     /// With a batched wakeup: a record into an empty ring wakes the reader when
     /// none did for this long, and after reading records the reader looks again
-    /// within twice this long, for what came between. `None`: the threshold
-    /// and the poll interval alone.
+    /// within twice this long, for what came between (longer, up to 8 ms,
+    /// while every look finds records). `None`: the threshold and the poll
+    /// interval alone.
     pub quiet_wakeup: Option<Duration>,
     /// The event kinds to report; the others are dropped in the kernel.
     pub kinds: Vec<EventKind>,
