@@ -11,7 +11,7 @@
 //! call, about 8.5 µs on a VM. Wakeups and timer polls are counted so their
 //! effect can be measured.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use aya::maps::{Array, MapData, RingBuf};
 use tokio::io::unix::AsyncFd;
@@ -83,32 +83,49 @@ const TIMER_SLACK: Duration = Duration::from_millis(2);
 /// ring's byte threshold still wakes the reader at once in a flood.
 const BUSY_GAP_MAX: Duration = Duration::from_millis(8);
 
-/// The wait before the next look after records: the configured re-look after
-/// the first read that found records, doubling with each such read in a row up
-/// to [`BUSY_GAP_MAX`], and back to the first once a read finds nothing. A
-/// lone burst is read again soon; a busy machine is read in fewer, larger
-/// batches.
+/// How long looks in a row must keep finding records before the re-look grows:
+/// longer than the burst of records one action makes (a process's fork, exec,
+/// opens and exit), so such a burst is read in 2 ms steps to its end.
+const BUSY_AFTER: Duration = Duration::from_millis(20);
+
+/// The wait before the next look after records: the configured re-look, until
+/// looks have found records for [`BUSY_AFTER`]; then doubling with each look
+/// that finds records, up to [`BUSY_GAP_MAX`]; back to the start once a look
+/// finds nothing. A burst is read again soon; a busy machine is read in fewer,
+/// larger batches.
 #[derive(Clone, Copy, Debug)]
 struct ReLook {
     first: Duration,
     next: Duration,
+    /// When the looks that keep finding records began.
+    busy_since: Option<Instant>,
 }
 
 impl ReLook {
     fn new(first: Duration) -> Self {
-        Self { first, next: first }
+        Self {
+            first,
+            next: first,
+            busy_since: None,
+        }
     }
 
-    /// The wait after a read that found records (never longer than `cap`).
-    fn after_records(&mut self, cap: Duration) -> Duration {
+    /// The wait after a look at `now` that found records (never longer than
+    /// `cap`).
+    fn after_records(&mut self, now: Instant, cap: Duration) -> Duration {
+        let since = *self.busy_since.get_or_insert(now);
+        if now.duration_since(since) < BUSY_AFTER {
+            return self.first.min(cap);
+        }
         let wait = self.next.min(cap);
         self.next = (self.next * 2).min(BUSY_GAP_MAX.max(self.first));
         wait
     }
 
-    /// A read found nothing: the next records are read again soon.
+    /// A look found nothing: the next records are read again soon.
     fn reset(&mut self) {
         self.next = self.first;
+        self.busy_since = None;
     }
 }
 
@@ -183,7 +200,7 @@ impl EventReader {
         // Records that came just after a quiet wakeup found the reader awake and
         // woke nobody: look again soon after reading, not a whole interval later.
         let wait = match &mut self.recheck {
-            Some(relook) if self.recent => relook.after_records(self.poll_interval),
+            Some(relook) if self.recent => relook.after_records(Instant::now(), self.poll_interval),
             Some(relook) => {
                 relook.reset();
                 self.poll_interval
@@ -261,30 +278,56 @@ mod tests {
 
     const MS: Duration = Duration::from_millis(1);
 
-    #[test]
-    fn a_busy_reader_looks_less_often_up_to_the_cap() {
-        let mut relook = ReLook::new(2 * MS);
-        let waits: Vec<_> = (0..5).map(|_| relook.after_records(100 * MS)).collect();
-        assert_eq!(waits, [2 * MS, 4 * MS, 8 * MS, 8 * MS, 8 * MS]);
+    /// The waits of `n` looks in a row that find records, each made when the
+    /// wait before it ends.
+    fn waits(relook: &mut ReLook, start: Instant, n: usize, cap: Duration) -> Vec<Duration> {
+        let mut now = start;
+        (0..n)
+            .map(|_| {
+                let wait = relook.after_records(now, cap);
+                now += wait;
+                wait
+            })
+            .collect()
     }
 
     #[test]
-    fn a_read_that_finds_nothing_starts_the_re_look_over() {
+    fn a_burst_is_read_in_short_steps() {
         let mut relook = ReLook::new(2 * MS);
-        relook.after_records(100 * MS);
-        relook.after_records(100 * MS);
+        // Ten looks, 18 ms: shorter than BUSY_AFTER.
+        assert_eq!(
+            waits(&mut relook, Instant::now(), 10, 100 * MS),
+            [2 * MS; 10]
+        );
+    }
+
+    #[test]
+    fn a_busy_reader_looks_less_often_up_to_the_cap() {
+        let mut relook = ReLook::new(2 * MS);
+        let all = waits(&mut relook, Instant::now(), 15, 100 * MS);
+        // 2 ms until looks have found records for 20 ms, then 2, 4, 8, 8.
+        assert_eq!(all[..11], [2 * MS; 11]);
+        assert_eq!(all[11..], [4 * MS, 8 * MS, 8 * MS, 8 * MS]);
+    }
+
+    #[test]
+    fn a_look_that_finds_nothing_starts_the_re_look_over() {
+        let mut relook = ReLook::new(2 * MS);
+        let start = Instant::now();
+        waits(&mut relook, start, 14, 100 * MS);
         relook.reset();
-        assert_eq!(relook.after_records(100 * MS), 2 * MS);
+        let later = start + 100 * MS;
+        assert_eq!(waits(&mut relook, later, 2, 100 * MS), [2 * MS, 2 * MS]);
     }
 
     #[test]
     fn the_re_look_never_waits_past_the_poll_interval_or_below_its_first() {
         let mut relook = ReLook::new(2 * MS);
-        let waits: Vec<_> = (0..3).map(|_| relook.after_records(3 * MS)).collect();
-        assert_eq!(waits, [2 * MS, 3 * MS, 3 * MS]);
+        let all = waits(&mut relook, Instant::now(), 14, 3 * MS);
+        assert!(all.iter().all(|&w| w <= 3 * MS), "{all:?}");
+        assert_eq!(all.last(), Some(&(3 * MS)));
         // A first re-look longer than the cap on growth is kept, not cut.
-        let mut slow = ReLook::new(20 * MS);
-        let waits: Vec<_> = (0..2).map(|_| slow.after_records(100 * MS)).collect();
-        assert_eq!(waits, [20 * MS, 20 * MS]);
+        let mut slow = ReLook::new(30 * MS);
+        assert_eq!(waits(&mut slow, Instant::now(), 3, 100 * MS), [30 * MS; 3]);
     }
 }
