@@ -169,6 +169,5 @@ fn main() -> anyhow::Result<()> {
         report.note("agent CPU s per million events", json!(s.cpu_per_million));
     }
     report.finish()?;
-    let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }

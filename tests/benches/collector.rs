@@ -264,6 +264,5 @@ fn main() -> anyhow::Result<()> {
     report.note("database bytes", json!(db));
     report.finish()?;
     drop(collector);
-    let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }

@@ -161,6 +161,5 @@ fn main() -> anyhow::Result<()> {
     );
     agent.stop()?;
     report.finish()?;
-    let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }

@@ -48,6 +48,5 @@ fn main() -> anyhow::Result<()> {
         }
     }
     report.finish()?;
-    let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }

@@ -109,6 +109,5 @@ fn main() -> anyhow::Result<()> {
             per_finding(d, stored)
         );
     }
-    let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }

@@ -173,6 +173,5 @@ fn main() -> anyhow::Result<()> {
         json!(agent_cpu.as_secs_f64()),
     );
     report.finish()?;
-    let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }
