@@ -145,6 +145,7 @@ pub async fn run(
                 hold_for_pods(&mut reader, &mut batch, &mut enricher, pod_wait)
                     .await
                     .context("reading the event ring buffer failed")?;
+                enricher.expect_exits(&batch);
                 if let Err(err) = sink.batch(&batch, &mut enricher) {
                     break Err(err);
                 }
@@ -174,6 +175,7 @@ pub async fn run(
     };
     // Whatever the kernel wrote before we stopped still goes out.
     reader.drain(&mut batch);
+    enricher.expect_exits(&batch);
     let result = match result {
         Ok(()) => sink.batch(&batch, &mut enricher),
         err => err,

@@ -197,6 +197,12 @@ impl Enricher {
         }
     }
 
+    /// Notes the exits in `batch` before its events are applied (see
+    /// [`ProcessTable::expect_exits`]).
+    pub fn expect_exits(&mut self, batch: &[Event]) {
+        self.table.expect_exits(batch);
+    }
+
     /// Applies an event to the process table (see the module's doc).
     pub fn observe(&mut self, event: &Event) {
         let container = self.container(event.task.cgroup_id, event.task.pid);

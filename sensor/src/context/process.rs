@@ -8,7 +8,11 @@
 //! lost exit can leave entries behind; [`ProcessTable::sweep`] drops those that
 //! /proc no longer shows, and the table never holds more than its cap.
 
-use std::{collections::HashMap, path::PathBuf, sync::Arc};
+use std::{
+    collections::{HashMap, HashSet},
+    path::PathBuf,
+    sync::Arc,
+};
 
 use crate::{
     context::{
@@ -151,6 +155,9 @@ pub struct ProcessTable {
     starts: ContainerStarts,
     config: TableConfig,
     stats: TableStats,
+    /// The processes (pid, start ns) whose exit is in the batch being applied:
+    /// already gone, so their /proc entries have nothing left to read.
+    exiting: HashSet<(u32, u64)>,
 }
 
 impl ProcessTable {
@@ -161,6 +168,7 @@ impl ProcessTable {
             starts: ContainerStarts::default(),
             config,
             stats: TableStats::default(),
+            exiting: HashSet::new(),
         }
     }
 
@@ -246,6 +254,22 @@ impl ProcessTable {
         })
     }
 
+    /// Notes the processes whose exit is in `batch`, before its events are
+    /// applied one by one: an exec of one of them reads no working directory.
+    /// A process whose exit the reader already holds is gone, and its
+    /// `/proc/<pid>/cwd` cannot be read (a zombie has no fs); under an exec
+    /// storm of short programs, that failed lookup was most of what an exec
+    /// cost the table.
+    pub fn expect_exits(&mut self, batch: &[Event]) {
+        self.exiting.clear();
+        self.exiting.extend(
+            batch
+                .iter()
+                .filter(|e| matches!(e.body, Body::Exit(_)))
+                .map(|e| (e.task.pid, e.task.start_ns)),
+        );
+    }
+
     /// Applies an event: a fork adds the child, an exec replaces the program, any
     /// event refreshes the ids its header reports. `container` is the event's
     /// container id, from its cgroup. Exits are applied by [`Self::retire`],
@@ -259,7 +283,14 @@ impl ProcessTable {
             Body::Fork => self.fork(event, start_ticks, container),
             Body::Exec(exec) => {
                 self.stats.execs += 1;
-                let cwd = self.read_cwd(event.task.pid, start_ticks);
+                let cwd = if self
+                    .exiting
+                    .contains(&(event.task.pid, event.task.start_ns))
+                {
+                    None
+                } else {
+                    self.read_cwd(event.task.pid, start_ticks)
+                };
                 let vpid = (exec.vpid != 0).then_some(exec.vpid);
                 // An exec does not change how the process came into its container,
                 // unless this is its first program there (runc moves `runc init`

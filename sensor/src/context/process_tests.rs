@@ -361,3 +361,69 @@ fn a_container_started_with_its_earliest_process_and_is_forgotten_without_any() 
     t.sweep();
     assert_eq!(t.container_start_ns("cc"), None);
 }
+
+/// A made-up /proc, removed when dropped.
+struct FakeProcRoot(std::path::PathBuf);
+
+impl FakeProcRoot {
+    fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Drop for FakeProcRoot {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A /proc holding one live process, `pid`, started at `start_tick`, whose
+/// working directory is `cwd`.
+fn proc_with_cwd(pid: u32, start_tick: u64, cwd: &str) -> FakeProcRoot {
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = FakeProcRoot(
+        std::env::temp_dir().join(format!("sensor-process-cwd-{}-{n}", std::process::id())),
+    );
+    let at = dir.path().join(pid.to_string());
+    std::fs::create_dir_all(&at).expect("the pid dir");
+    std::os::unix::fs::symlink(cwd, at.join("cwd")).expect("the cwd link");
+    // Fields 3 to 21, then the start time (field 22).
+    let stat = format!("{pid} (p{pid}) S{} {start_tick} 0\n", " 0".repeat(18));
+    std::fs::write(at.join("stat"), stat).expect("the stat file");
+    dir
+}
+
+#[test]
+fn an_exec_reads_the_working_directory_unless_its_exit_is_already_read() {
+    let proc = proc_with_cwd(11, 7, "/srv/app");
+    let table_at = |root: &std::path::Path| {
+        ProcessTable::new(TableConfig {
+            proc_root: root.into(),
+            ticks_per_second: 100,
+            max_processes: 1000,
+        })
+    };
+    let run = event(11, 1, 7, exec("/bin/true", 11));
+    let exit = event(11, 1, 7, Body::Exit(Exit { status: 0 }));
+
+    let mut t = table_at(proc.path());
+    t.expect_exits(std::slice::from_ref(&run));
+    t.observe(&run, None);
+    assert_eq!(t.get(11).and_then(|p| p.cwd.as_deref()), Some("/srv/app"));
+
+    // The same exec in a batch that also holds its exit: the process is gone,
+    // so /proc is not asked (the fake one would still answer).
+    let mut t = table_at(proc.path());
+    let batch = [run.clone(), exit];
+    t.expect_exits(&batch);
+    t.observe(&batch[0], None);
+    assert_eq!(t.get(11).and_then(|p| p.cwd.as_deref()), None);
+    // Another process of that pid (a later start) is not taken for it.
+    let reused = event(11, 1, 9, exec("/bin/true", 11));
+    let proc2 = proc_with_cwd(11, 9, "/srv/other");
+    let mut t = table_at(proc2.path());
+    t.expect_exits(&batch);
+    t.observe(&reused, None);
+    assert_eq!(t.get(11).and_then(|p| p.cwd.as_deref()), Some("/srv/other"));
+}
