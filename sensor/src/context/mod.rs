@@ -11,6 +11,8 @@ pub mod cgroups;
 pub mod container;
 mod enrich;
 pub mod exec_id;
+#[cfg(test)]
+mod fake_proc;
 pub mod kubelet;
 pub mod process;
 pub mod procfs;

@@ -4,7 +4,10 @@
 use std::sync::Arc;
 
 use super::*;
-use crate::event::{Exec, Exit, Task};
+use crate::{
+    context::fake_proc::ProcDir,
+    event::{Exec, Exit, Task},
+};
 
 /// 100 ticks per second: 10 ms per tick.
 const TICK_NS: u64 = 10_000_000;
@@ -362,29 +365,10 @@ fn a_container_started_with_its_earliest_process_and_is_forgotten_without_any() 
     assert_eq!(t.container_start_ns("cc"), None);
 }
 
-/// A made-up /proc, removed when dropped.
-struct FakeProcRoot(std::path::PathBuf);
-
-impl FakeProcRoot {
-    fn path(&self) -> &std::path::Path {
-        &self.0
-    }
-}
-
-impl Drop for FakeProcRoot {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 /// A /proc holding one live process, `pid`, started at `start_tick`, whose
 /// working directory is `cwd`.
-fn proc_with_cwd(pid: u32, start_tick: u64, cwd: &str) -> FakeProcRoot {
-    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let dir = FakeProcRoot(
-        std::env::temp_dir().join(format!("sensor-process-cwd-{}-{n}", std::process::id())),
-    );
+fn proc_with_cwd(pid: u32, start_tick: u64, cwd: &str) -> ProcDir {
+    let dir = ProcDir::new("process-cwd");
     let at = dir.path().join(pid.to_string());
     std::fs::create_dir_all(&at).expect("the pid dir");
     std::os::unix::fs::symlink(cwd, at.join("cwd")).expect("the cwd link");

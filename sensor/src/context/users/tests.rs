@@ -6,11 +6,11 @@ use std::{
     fs,
     os::unix::{ffi::OsStrExt as _, fs::symlink},
     path::PathBuf,
-    sync::atomic::{AtomicU32, Ordering},
     time::{Duration, Instant},
 };
 
 use super::*;
+use crate::context::fake_proc::ProcDir;
 
 const HOST_PASSWD: &str =
     "root:x:0:0:root:/root:/bin/bash\nalice:x:1000:1000::/home/alice:/bin/zsh\n";
@@ -18,18 +18,12 @@ const HOST_GROUP: &str = "root:x:0:\nstaff:x:50:alice\n";
 const APP_PASSWD: &str = "root:x:0:0:root:/root:/bin/sh\nappuser:x:4242:4242::/app:/sbin/nologin\nbob:x:1000:1000::/:/bin/sh\n";
 const APP_GROUP: &str = "root:x:0:\nappgroup:x:4242:\n";
 
-/// A fake `/proc`, removed on drop.
-struct FakeProc(PathBuf);
+/// A fake `/proc` holding pid 1's passwd and group files.
+struct FakeProc(ProcDir);
 
 impl FakeProc {
     fn new(label: &str) -> Self {
-        static N: AtomicU32 = AtomicU32::new(0);
-        let n = N.fetch_add(1, Ordering::Relaxed);
-        let dir =
-            std::env::temp_dir().join(format!("sensor-users-{label}-{}-{n}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).expect("a temp dir");
-        let proc = Self(dir);
+        let proc = Self(ProcDir::new(&format!("users-{label}")));
         proc.write(1, "etc/passwd", HOST_PASSWD);
         proc.write(1, "etc/group", HOST_GROUP);
         proc
@@ -37,12 +31,12 @@ impl FakeProc {
 
     /// Makes pid 1's root unreadable, as a sandbox that guards its init does.
     fn guard_pid_1(&self) {
-        fs::remove_dir_all(self.0.join("1")).expect("removing pid 1");
+        fs::remove_dir_all(self.0.path().join("1")).expect("removing pid 1");
     }
 
     /// The root directory of process `pid`, made if needed.
     fn root(&self, pid: u32) -> PathBuf {
-        let root = self.0.join(pid.to_string()).join("root");
+        let root = self.0.path().join(pid.to_string()).join("root");
         fs::create_dir_all(&root).expect("a fake root");
         root
     }
@@ -59,15 +53,9 @@ impl FakeProc {
 
     fn cache_with(&self, config: UserConfig) -> UserCache {
         UserCache::new(UserConfig {
-            proc_root: self.0.clone(),
+            proc_root: self.0.path().into(),
             ..config
         })
-    }
-}
-
-impl Drop for FakeProc {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
     }
 }
 
@@ -188,7 +176,7 @@ fn lookups_between_checks_touch_no_file() {
         "{stats:?}"
     );
     // Even with the process gone and its files removed, until the next check.
-    fs::remove_dir_all(proc.0.join("100")).expect("removing the fake process");
+    fs::remove_dir_all(proc.0.path().join("100")).expect("removing the fake process");
     let names = cache.names(
         Some("c1"),
         [100],
@@ -302,7 +290,7 @@ fn gone_processes_are_not_retried_per_event_and_keep_what_was_read() {
     let names = cache.names(Some("c1"), [999, 100], ids(4242, 0), t0 + INTERVAL);
     assert_eq!(user(&names), Some("appuser"));
     // All gone: what was read stays.
-    fs::remove_dir_all(proc.0.join("100")).expect("removing the fake process");
+    fs::remove_dir_all(proc.0.path().join("100")).expect("removing the fake process");
     let names = cache.names(Some("c1"), [100], ids(4242, 0), t0 + INTERVAL * 2);
     assert_eq!(user(&names), Some("appuser"));
     assert_eq!(cache.stats().failures, 3);
@@ -338,7 +326,7 @@ fn a_live_process_is_tried_within_the_back_off_of_a_gone_one() {
 fn symlinks_cannot_leave_the_root() {
     let proc = FakeProc::new("escape");
     // A file outside the container's root that a hostile image points at.
-    let outside = proc.0.join("outside");
+    let outside = proc.0.path().join("outside");
     fs::write(&outside, "stolen:x:4242:4242::/:/bin/sh\n").expect("writing outside");
     let cases: [(u32, &std::path::Path); 3] = [
         (100, &outside),
@@ -358,9 +346,13 @@ fn symlinks_cannot_leave_the_root() {
         assert_eq!(user(&names), None, "{target:?} left the root");
     }
     // The whole /etc pointing out of the root.
-    fs::create_dir_all(proc.0.join("etc-out")).expect("a directory outside");
-    fs::write(proc.0.join("etc-out/passwd"), "stolen:x:4242:0::/:\n").expect("writing outside");
-    symlink(proc.0.join("etc-out"), proc.root(103).join("etc")).expect("a symlink");
+    fs::create_dir_all(proc.0.path().join("etc-out")).expect("a directory outside");
+    fs::write(
+        proc.0.path().join("etc-out/passwd"),
+        "stolen:x:4242:0::/:\n",
+    )
+    .expect("writing outside");
+    symlink(proc.0.path().join("etc-out"), proc.root(103).join("etc")).expect("a symlink");
     let names = cache.names(Some("c103"), [103], ids(4242, 0), Instant::now());
     assert_eq!(user(&names), None, "/etc left the root");
 }
